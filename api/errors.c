@@ -1,0 +1,2 @@
+/* placeholder */
+#include "api/errors.h"

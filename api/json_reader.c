@@ -1,0 +1,2 @@
+/* placeholder */
+#include "api/score_request.h"

@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int mr_placeholder_t;

@@ -1,0 +1,140 @@
+/* POST /score: parse, run core scoring for each request of the body, answer
+ * rewards, weights, optional per-head rewards and pairwise preferences. */
+#include <stdlib.h>
+
+#include "api/handlers.h"
+#include "api/score_request.h"
+#include "core/score.h"
+
+/* Scratch for one scored request, sized for the largest request of a body. */
+typedef struct {
+    float *feat;     /* [F] router features */
+    double *pi;      /* [K] */
+    float *heads;    /* [n * K] */
+} score_scratch;
+
+static int scratch_alloc(score_scratch *s, const mr_model *m, int max_n)
+{
+    s->feat = malloc(sizeof(float) * (size_t)mr_router_features(m));
+    s->pi = malloc(sizeof(double) * (size_t)m->K);
+    s->heads = malloc(sizeof(float) * (size_t)m->K * (size_t)max_n);
+    return s->feat && s->pi && s->heads ? 0 : -1;
+}
+
+static void scratch_free(score_scratch *s)
+{
+    free(s->feat);
+    free(s->pi);
+    free(s->heads);
+}
+
+/* jansson returns NULL (and append returns -1) on OOM or a non-finite real:
+ * every append is checked, and one failure fails the answer. */
+static int append_real(json_t *arr, double v)
+{
+    return json_array_append_new(arr, json_real(v));
+}
+
+static json_t *score_one(const mr_model *m, const mr_score_req *q, score_scratch *s)
+{
+    int K = m->K, ok = 0;
+    mr_router_features_of(m, q->context, s->feat);
+    mr_router_weights(m, s->feat, NULL, NULL, NULL, s->pi);
+    mr_head_rewards(m, q->responses, q->n, s->heads);
+
+    json_t *out = json_object(), *rewards = json_array(), *weights = json_array();
+    if (!out || !rewards || !weights) {
+        json_decref(rewards);
+        json_decref(weights);
+        json_decref(out);
+        return NULL;
+    }
+    ok |= json_object_set_new(out, "rewards", rewards);
+    ok |= json_object_set_new(out, "weights", weights);
+    for (int i = 0; i < q->n; i++)
+        ok |= append_real(rewards, mr_reward(m, s->pi, s->heads + (size_t)i * K));
+    for (int k = 0; k < K; k++)
+        ok |= append_real(weights, s->pi[k]);
+
+    if (q->include_heads) {
+        json_t *heads = json_array();
+        ok |= json_object_set_new(out, "heads", heads);
+        for (int i = 0; i < q->n && heads; i++) {
+            json_t *row = json_array();
+            ok |= json_array_append_new(heads, row);
+            for (int k = 0; k < K && row; k++)
+                ok |= append_real(row, s->heads[(size_t)i * K + k]);
+        }
+    }
+    if (q->n_pairs > 0) {
+        json_t *prefs = json_array();
+        ok |= json_object_set_new(out, "preferences", prefs);
+        for (int p = 0; p < q->n_pairs && prefs; p++) {
+            const float *hi = s->heads + (size_t)q->pairs[p][0] * K;
+            const float *hj = s->heads + (size_t)q->pairs[p][1] * K;
+            ok |= append_real(prefs, mr_preference(m, s->pi, hi, hj));
+        }
+    }
+    if (q->user)
+        ok |= json_object_set_new(out, "user", json_pack("{s:s, s:b}", "id", q->user, "known", 0));
+    ok |= json_object_set_new(out, "model", json_string(m->fingerprint));
+    if (ok) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+int api_handle_score(const api_ctx *ctx, const api_request *req, api_response *res)
+{
+    api_error err;
+    const mr_model *m = ctx->model;
+    if (!m) {
+        api_fail(&err, 503, "not_ready", "", "no model is loaded yet");
+        api_respond_error(res, &err);
+        return 0;
+    }
+    mr_score_limits lim = {
+        .d = m->d, .dc = m->dc,
+        .max_responses = ctx->cfg->max_responses,
+        .max_batch = ctx->cfg->max_batch,
+        .max_pairs = ctx->cfg->max_pairs,
+    };
+    mr_score_body body;
+    if (mr_parse_score_body(req->body ? req->body : "", req->body_len, &lim, &body, &err)) {
+        api_respond_error(res, &err);
+        return 0;
+    }
+
+    int max_n = 0;
+    for (int i = 0; i < body.n; i++)
+        if (body.items[i].n > max_n)
+            max_n = body.items[i].n;
+    score_scratch s = {0};
+    json_t *root = NULL;
+    if (scratch_alloc(&s, m, max_n) == 0) {
+        if (!body.is_batch) {
+            root = score_one(m, &body.items[0], &s);
+        } else {
+            json_t *results = json_array();
+            root = json_object();
+            /* set_new releases results itself when root is NULL or on failure */
+            int failed = json_object_set_new(root, "results", results);
+            for (int i = 0; i < body.n && !failed; i++)
+                failed = json_array_append_new(results, score_one(m, &body.items[i], &s));
+            if (failed) {
+                json_decref(root);
+                root = NULL;
+            }
+        }
+    }
+    scratch_free(&s);
+    mr_score_body_free(&body);
+    if (!root) {
+        api_fail(&err, 500, "internal", "", "out of memory while building the answer");
+        api_respond_error(res, &err);
+        return 0;
+    }
+    api_respond_json(res, 200, root);
+    return 0;
+}

@@ -1,0 +1,159 @@
+/* Prometheus metrics: request counts by endpoint and status, latency
+ * histograms, in-flight gauge, model info, reloads. */
+#include "server/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int status_codes[METRICS_N_STATUS] = {
+    200, 204, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503, 0 /* other */, -1 /* unused */
+};
+
+/* Upper bounds in microseconds; the last bucket is +Inf. */
+static const uint64_t bucket_us[METRICS_N_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
+};
+
+void metrics_init(metrics *m)
+{
+    memset(m, 0, sizeof *m);
+}
+
+static int endpoint_slot(int endpoint)
+{
+    return endpoint >= 0 && endpoint < api_n_routes ? endpoint : api_n_routes;
+}
+
+void metrics_record(metrics *m, int endpoint, int status, uint64_t latency_us)
+{
+    int e = endpoint_slot(endpoint);
+    int s = 12;
+    for (int i = 0; i < 12; i++)
+        if (status_codes[i] == status)
+            s = i;
+    atomic_fetch_add(&m->requests[e][s], 1);
+    int b = 0;
+    while (b < METRICS_N_BUCKETS - 1 && latency_us > bucket_us[b])
+        b++;
+    atomic_fetch_add(&m->latency_bucket[e][b], 1);
+    atomic_fetch_add(&m->latency_sum_us[e], latency_us);
+    atomic_fetch_add(&m->latency_count[e], 1);
+}
+
+/* A growing text buffer; after the first failure every append is a no-op
+ * and the result is NULL. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int failed;
+} textbuf;
+
+static void tb_printf(textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tb_printf(textbuf *t, const char *fmt, ...)
+{
+    if (t->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->failed = 1;
+            return;
+        }
+        if ((size_t)n < t->cap - t->len) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = t->cap * 2 + (size_t)n;
+        char *p = realloc(t->p, cap);
+        if (!p) {
+            t->failed = 1;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+}
+
+static const char *endpoint_name(int e)
+{
+    return e < api_n_routes ? api_routes[e].endpoint : "other";
+}
+
+static void render_requests(textbuf *t, metrics *m)
+{
+    tb_printf(t, "# HELP microrm_http_requests_total HTTP requests answered, by endpoint and status.\n"
+                 "# TYPE microrm_http_requests_total counter\n");
+    for (int e = 0; e <= api_n_routes; e++)
+        for (int s = 0; s < 13; s++) {
+            uint64_t v = atomic_load(&m->requests[e][s]);
+            if (!v)
+                continue;
+            char code[8];
+            snprintf(code, sizeof code, "%d", status_codes[s]);
+            tb_printf(t, "microrm_http_requests_total{endpoint=\"%s\",status=\"%s\"} %llu\n",
+                      endpoint_name(e), s == 12 ? "other" : code, (unsigned long long)v);
+        }
+}
+
+static void render_latency(textbuf *t, metrics *m)
+{
+    tb_printf(t, "# HELP microrm_http_request_duration_seconds Time from request start to answer.\n"
+                 "# TYPE microrm_http_request_duration_seconds histogram\n");
+    for (int e = 0; e <= api_n_routes; e++) {
+        uint64_t count = atomic_load(&m->latency_count[e]);
+        if (!count)
+            continue;
+        uint64_t cum = 0;
+        for (int b = 0; b < METRICS_N_BUCKETS; b++) {
+            cum += atomic_load(&m->latency_bucket[e][b]);
+            if (b < METRICS_N_BUCKETS - 1)
+                tb_printf(t, "microrm_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %llu\n",
+                          endpoint_name(e), (double)bucket_us[b] / 1e6, (unsigned long long)cum);
+            else
+                tb_printf(t, "microrm_http_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %llu\n",
+                          endpoint_name(e), (unsigned long long)cum);
+        }
+        tb_printf(t, "microrm_http_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n",
+                  endpoint_name(e), (double)atomic_load(&m->latency_sum_us[e]) / 1e6);
+        tb_printf(t, "microrm_http_request_duration_seconds_count{endpoint=\"%s\"} %llu\n",
+                  endpoint_name(e), (unsigned long long)count);
+    }
+}
+
+char *metrics_render(metrics *m, const mr_model *model)
+{
+    textbuf t = {.cap = 8192};
+    t.p = malloc(t.cap);
+    if (!t.p)
+        return NULL;
+    t.p[0] = '\0';
+    render_requests(&t, m);
+    render_latency(&t, m);
+    tb_printf(&t, "# HELP microrm_http_requests_in_flight Requests being processed.\n"
+                  "# TYPE microrm_http_requests_in_flight gauge\n"
+                  "microrm_http_requests_in_flight %lld\n",
+              (long long)atomic_load(&m->in_flight));
+    tb_printf(&t, "# HELP microrm_model_reloads_total Model reloads (SIGHUP), by result.\n"
+                  "# TYPE microrm_model_reloads_total counter\n"
+                  "microrm_model_reloads_total{result=\"ok\"} %llu\n"
+                  "microrm_model_reloads_total{result=\"failed\"} %llu\n",
+              (unsigned long long)atomic_load(&m->reloads_ok),
+              (unsigned long long)atomic_load(&m->reloads_failed));
+    if (model)
+        tb_printf(&t, "# HELP microrm_model_info The served model; the value is always 1.\n"
+                      "# TYPE microrm_model_info gauge\n"
+                      "microrm_model_info{fingerprint=\"%s\",heads=\"%d\",d=\"%d\",dc=\"%d\","
+                      "router=\"%s\",score_mode=\"%s\"} 1\n",
+                  model->fingerprint, model->K, model->d, model->dc,
+                  mr_router_kind_name(model->router), mr_score_mode_name(model->score_mode));
+    if (t.failed) {
+        free(t.p);
+        return NULL;
+    }
+    return t.p;
+}

@@ -1,2 +1,0 @@
-/* placeholder */
-typedef int mr_placeholder_t;

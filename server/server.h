@@ -1,0 +1,47 @@
+/* The daemon: owns the libuv loop (signals, timers), the HTTP daemon and its
+ * threads, and the served model. Only server/ has threads and sockets. */
+#ifndef MICRORM_SERVER_SERVER_H
+#define MICRORM_SERVER_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "server/metrics.h"
+#include "server/model_slot.h"
+
+struct MHD_Daemon;
+
+typedef struct server {
+    const mr_config *cfg;
+    model_slot models;
+    metrics metrics;
+    struct MHD_Daemon *mhd;
+    int port;                         /* the bound port (config port 0 picks one) */
+
+    uv_loop_t loop;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    uint64_t drain_deadline_ms;
+
+    atomic_bool ready;                /* model loaded, store open, not draining */
+    atomic_bool draining;
+    atomic_uint_fast64_t next_request_id;
+    uint64_t request_id_salt;
+
+    bool reloading;                   /* a reload runs on the libuv thread pool */
+    uv_work_t reload_work;
+    mr_model *reload_model;
+    mr_error reload_error;
+} server;
+
+/* Load the model, listen, serve until SIGTERM/SIGINT and a drain. Returns the
+ * process exit status (0 after a clean drain, 1 when it cannot start). */
+int server_run(const mr_config *cfg);
+
+/* Load the configured model with score_mode and mask_heads applied. */
+mr_model *server_load_model(const mr_config *cfg, mr_error *e);
+
+#endif

@@ -56,6 +56,13 @@ mr_model *mr_model_load(const char *path, mr_error *e);
  * backbone, score mode); atomic. */
 int mr_model_save(const mr_model *m, const char *path, mr_error *e);
 
+/* Save with the weights stored as `dtype`, an st_dtype: ST_F32, ST_BF16 or
+ * ST_F16 (the demo model and tests write authors'-style BF16 files). */
+int mr_model_save_dtype(const mr_model *m, const char *path, int dtype, mr_error *e);
+
+/* Replace the K head names (copied; non-empty, unique, not numbers, no comma). */
+int mr_model_set_head_names(mr_model *m, const char *const *names, mr_error *e);
+
 /* Recompute m->fingerprint from the parameters (sha256, nettle). */
 void mr_model_fingerprint(mr_model *m);
 

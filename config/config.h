@@ -61,4 +61,12 @@ void mr_config_print_help(FILE *out);     /* every key: name, type, default, bou
 void mr_config_print(const mr_config *c, FILE *out);  /* effective values as a config file */
 void mr_config_free(mr_config *c);
 
+/* Added with the table (config/config.c):
+ * mr_config_load applies on top of what *c holds: call mr_config_defaults
+ * first. On failure *c stays valid (some keys may be applied); free it. */
+const char *mr_config_key(size_t i);   /* i-th key of the table, NULL past the end */
+/* One value as text ("8080", "0.001", "models/demo.safetensors"); -1 for an unknown key or a short buffer. */
+int mr_config_format(const mr_config *c, const char *key, char *buf, size_t n);
+int mr_config_equal(const mr_config *a, const mr_config *b);   /* 1 when every key has the same value */
+
 #endif

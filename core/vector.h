@@ -21,4 +21,15 @@ size_t mr_vec_dtype_size(mr_vec_dtype dt);
  * caller prefixes the field name. Returns 0 or -1. */
 int mr_vec_decode_base64(const char *b64, size_t len, mr_vec_dtype dt, int dim, float *out, mr_error *e);
 
+/* The same, also saying which kind of error it was (for API error codes). */
+typedef enum {
+    MR_VEC_OK = 0,
+    MR_VEC_BAD_BASE64,   /* bad character, padding, or text length */
+    MR_VEC_BAD_SIZE,     /* decoded size is not dim values of dt */
+    MR_VEC_NON_FINITE,   /* a NaN or Inf value */
+    MR_VEC_NOMEM,
+} mr_vec_status;
+mr_vec_status mr_vec_decode_base64_kind(const char *b64, size_t len, mr_vec_dtype dt, int dim, float *out,
+                                        mr_error *e);
+
 #endif

@@ -31,7 +31,10 @@ int cmd_inspect(int argc, char **argv)
                 fprintf(stderr, "microrm inspect: %s needs a value\n", a);
                 return 2;
             }
-            *(a[2] == 'm' ? &mask : &mode) = argv[++i];
+            if (!strcmp(a, "--mask-heads"))
+                mask = argv[++i];
+            else
+                mode = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "microrm inspect: unknown option %s\n", a);
             usage(stderr);

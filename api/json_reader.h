@@ -8,7 +8,8 @@
  * (RFC 8259: strict numbers, UTF-8 checked, no "\u0000", surrogate pairs
  * matched, whitespace only around tokens, nothing after the top value,
  * numbers beyond the double range rejected), except that nesting deeper than
- * JR_MAX_DEPTH (jansson: 2048) is rejected. tests/unit/test_json_reader.c and
+ * JR_MAX_DEPTH (jansson: 2048) is rejected, and so is every NUL byte
+ * (jansson 2.14 silently drops some between tokens: "[1\0]" loads). tests/unit/test_json_reader.c and
  * tests/fuzz/fuzz_json_reader.c check this against jansson.
  *
  * Errors are sticky: after the first failure every call returns -1, and

@@ -42,8 +42,8 @@ static const cfg_entry entries[] = {
     /* listening */
     {"host", CFG_STRING, F(host), "127.0.0.1", 1, 255, 0, NULL,
      "address to listen on (0.0.0.0 for every interface)"},
-    {"port", CFG_INT, F(port), "8080", 1, 65535, 0, NULL,
-     "TCP port to listen on"},
+    {"port", CFG_INT, F(port), "8080", 0, 65535, 0, NULL,
+     "TCP port to listen on (0 picks a free port; the log says which)"},
     /* the model */
     {"model", CFG_STRING, F(model), "models/demo.safetensors", 1, 4096, 0, NULL,
      "model: a safetensors file, or a directory / index file of a sharded checkpoint"},

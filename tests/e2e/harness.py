@@ -34,9 +34,11 @@ class Server:
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
         if wait_ready:
-            if not self._listening.wait(30):
-                self.stop()
-                raise RuntimeError("server did not start:\n" + self.log())
+            deadline = time.time() + 30
+            while not self._listening.wait(0.05):
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.stop()
+                    raise RuntimeError("server did not start:\n" + self.log())
 
     def _read_log(self):
         for line in self.proc.stderr:

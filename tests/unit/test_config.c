@@ -124,9 +124,9 @@ START_TEST(ints)
     ck_assert_int_eq(mr_config_set(&c, "port", "65535", NULL, &err), 0);
     ck_assert_int_eq(c.port, 65535);
     ck_assert_int_eq(mr_config_set(&c, "port", "70000", "MICRORM_PORT", &err), -1);
-    ck_assert_str_eq(err.msg, "port: 70000 is out of range [1, 65535] (from MICRORM_PORT)");
+    ck_assert_str_eq(err.msg, "port: 70000 is out of range [0, 65535] (from MICRORM_PORT)");
     ck_assert_int_eq(c.port, 65535); /* unchanged by the failure */
-    set_fails("port", "0", "out of range [1, 65535]");
+    set_fails("port", "65536", "out of range [0, 65535]");
     set_fails("port", "-1", "out of range");
     set_fails("port", "abc", "port: 'abc' is not an integer (from test)");
     set_fails("port", "80x", "not an integer");
@@ -140,6 +140,8 @@ START_TEST(ints)
     ck_assert_int_eq(c.max_pairs, 0);
     set_fails("epochs", "0", "out of range [1, 1000]");
     ck_assert_int_eq(c.port, 65535);
+    ck_assert_int_eq(mr_config_set(&c, "port", "0", NULL, &err), 0);  /* 0: any free port */
+    ck_assert_int_eq(c.port, 0);
 }
 END_TEST
 
@@ -256,7 +258,7 @@ START_TEST(file_syntax)
     /* a bare value runs to the end of the line, so a trailing comment is part of it */
     parse_fails("\nport 80 # http\n", "port: '80 # http' is not an integer (from f.conf:2)");
     parse_fails("host a\nprot 1\n", "f.conf:2: unknown key 'prot' (did you mean 'port'?)");
-    parse_fails("\n\n\nport 70000\n", "port: 70000 is out of range [1, 65535] (from f.conf:4)");
+    parse_fails("\n\n\nport 70000\n", "port: 70000 is out of range [0, 65535] (from f.conf:4)");
     parse_fails("port\n", "f.conf:1: 'port' needs a value");
     parse_fails("port   \n", "f.conf:1: 'port' needs a value");
     parse_fails("host \"abc\n", "f.conf:1: unterminated quoted value");
@@ -322,7 +324,7 @@ START_TEST(load_errors)
     char *env_bad[] = {"MICRORM_PORT=70000", NULL};
     char *none[] = {"serve", NULL};
     ck_assert_int_eq(mr_config_load(&c, 1, none, env_bad, &help, &print, &err), -1);
-    ck_assert_str_eq(err.msg, "port: 70000 is out of range [1, 65535] (from MICRORM_PORT)");
+    ck_assert_str_eq(err.msg, "port: 70000 is out of range [0, 65535] (from MICRORM_PORT)");
 
     char *unknown[] = {"serve", "--prot", "80", NULL};
     ck_assert_int_eq(mr_config_load(&c, 3, unknown, NULL, &help, &print, &err), -1);
@@ -445,7 +447,7 @@ START_TEST(help_lists_every_key)
         if (!strstr(text, want))
             ck_abort_msg("help lacks %s", want);
     }
-    ck_assert_ptr_nonnull(strstr(text, "[1, 65535]; default 8080"));
+    ck_assert_ptr_nonnull(strstr(text, "[0, 65535]; default 8080"));
     ck_assert_ptr_nonnull(strstr(text, "one of hedge, router; default \"hedge\""));
     free(text);
 }

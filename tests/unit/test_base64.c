@@ -75,7 +75,7 @@ START_TEST(strict_rejections)
         uint8_t out[16];
         size_t bad = 999;
         size_t len = strlen(v[i].b64);
-        if (v[i].b64[3] == 0 && i == sizeof v / sizeof v[0] - 1)
+        if (i == sizeof v / sizeof v[0] - 1)
             len = 4; /* the embedded NUL case */
         long n = mr_base64_decode(v[i].b64, len, out, &bad);
         ck_assert_msg(n == -1, "accepted case %zu", i);

@@ -154,22 +154,22 @@ for kind in b64 json; do
 done
 
 # ---- latency at half the peak ----
-declare -A p50 p99 echo_p50 echo_p99 rate
-probe() { # PORT BODY RATE -> "p50 p99"
+declare -A p50 p99 got echo_p50 echo_p99 rate
+probe() { # PORT BODY RATE -> "p50 p99 achieved_rps"
     local out
     out=$("$probe_bin" --port "$1" --body "$2" --rate "$3" --duration "$duration" --warmup 1 --connections 16) ||
         { echo "score_bench: latency_probe failed: $out" >&2; return 1; }
     local err
     err=$(awk '$1 == "errors" {print $2}' <<<"$out")
     [[ $err == 0 ]] || echo "score_bench: warning: $err errors at $3 req/s on port $1" >&2
-    awk '$1 == "p50_ms" {a = $2} $1 == "p99_ms" {b = $2} END {print a, b}' <<<"$out"
+    awk '$1 == "p50_ms" {a = $2} $1 == "p99_ms" {b = $2} $1 == "achieved_rps" {c = $2} END {print a, b, c}' <<<"$out"
 }
 echo "== latency: fixed rate = half of $subject's median peak, 16 connections, ${duration}s"
 for kind in b64 json; do
     rate[$kind]=$(awk -v r="${subject_rps[$kind]}" 'BEGIN {printf "%d", r / 2}')
     ((rate[$kind] >= 1)) || rate[$kind]=1
-    read -r p50[$kind] p99[$kind] <<<"$(probe "$subject_port" "${body[$kind]}" "${rate[$kind]}")"
-    read -r echo_p50[$kind] echo_p99[$kind] <<<"$(probe "$echo_port" "${body[$kind]}" "${rate[$kind]}")"
+    read -r p50[$kind] p99[$kind] got[$kind] <<<"$(probe "$subject_port" "${body[$kind]}" "${rate[$kind]}")"
+    read -r echo_p50[$kind] echo_p99[$kind] _ <<<"$(probe "$echo_port" "${body[$kind]}" "${rate[$kind]}")"
 done
 
 # ---- summary ----
@@ -178,15 +178,16 @@ echo
 echo "================ /score benchmark summary ================"
 printf 'K=10 d=dc=3072 MLP H=128, 4 responses; wrk -t1 -c16 -d%ss x %d rounds (medians); %s server threads; %s cores\n' \
     "$duration" "$rounds" "$threads" "$(nproc)"
-printf '%-6s %9s %12s %12s %7s %7s %6s %11s %11s %11s\n' body bytes echo_req/s "${subject}_req/s" ratio target verdict "rate_req/s" "p50_ms" "p99_ms"
+printf '%-6s %9s %12s %12s %7s %7s %6s %11s %9s %9s %9s\n' body bytes echo_req/s "${subject}_req/s" ratio target verdict \
+    "fixed_rate" achieved p50_ms p99_ms
 for kind in b64 json; do
     target=$([[ $kind == b64 ]] && echo 0.60 || echo 0.35)
     ratio=$(awk -v s="${subject_rps[$kind]}" -v e="${echo_rps[$kind]}" 'BEGIN {printf "%.3f", (e > 0) ? s / e : 0}')
     verdict=$(awk -v r="$ratio" -v t="$target" 'BEGIN {print (r >= t) ? "PASS" : "FAIL"}')
     [[ $verdict == PASS ]] || status=1
-    printf '%-6s %9d %12.1f %12.1f %7s %7s %6s %11d %11s %11s\n' "$kind" "${body_bytes[$kind]}" \
+    printf '%-6s %9d %12.1f %12.1f %7s %7s %6s %11d %9.0f %9s %9s\n' "$kind" "${body_bytes[$kind]}" \
         "${echo_rps[$kind]}" "${subject_rps[$kind]}" "$ratio" ">=$target" "$verdict" "${rate[$kind]}" \
-        "${p50[$kind]}" "${p99[$kind]}"
+        "${got[$kind]}" "${p50[$kind]}" "${p99[$kind]}"
 done
 echo "echo server at the same fixed rates: b64 p50 ${echo_p50[b64]} ms p99 ${echo_p99[b64]} ms;" \
      "json p50 ${echo_p50[json]} ms p99 ${echo_p99[json]} ms"

@@ -177,7 +177,7 @@ static int unknown_key(const char *key, const char *source, mr_error *e)
 
 /* ---- parsing one value ---- */
 
-/* "port: 70000 is out of range [1, 65535] (from MICRORM_PORT)" */
+/* "port: 70000 is out of range [0, 65535] (from MICRORM_PORT)" */
 static int value_error(const cfg_entry *en, const char *source, mr_error *e, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int value_error(const cfg_entry *en, const char *source, mr_error *e, const char *fmt, ...)

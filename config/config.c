@@ -383,7 +383,7 @@ int mr_config_equal(const mr_config *a, const mr_config *b)
 int mr_config_format(const mr_config *c, const char *key, char *buf, size_t n)
 {
     const cfg_entry *en = find_entry(key);
-    if (!en || n == 0)
+    if (!en || !buf || n == 0)
         return -1;
     const void *x = cfield(c, en);
     int w = -1;
@@ -545,6 +545,13 @@ int mr_config_parse_text(mr_config *c, const char *text, size_t len, const char 
 {
     const char *p = text, *end = text + len;
     const char *name = source_name ? source_name : "config";
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *q = text; q < nul; q++)
+            line += *q == '\n';
+        return mr_errorf(e, "%s:%d: NUL byte in the line", name, line);
+    }
     for (int line = 1; p < end; line++) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *next = eol ? eol + 1 : end;
@@ -559,8 +566,6 @@ int mr_config_parse_text(mr_config *c, const char *text, size_t len, const char 
             p = next;
             continue;
         }
-        if (memchr(p, '\0', (size_t)(eol - p)))
-            return mr_errorf(e, "%s: NUL byte in the line", where);
         const char *k = p;
         while (p < eol && !isspace((unsigned char)*p))
             p++;

@@ -269,6 +269,9 @@ START_TEST(file_syntax)
     parse_fails("max_body_bytes 1T\n", "not a size");
     parse_fails("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 1\n",
                 "f.conf:1: unknown key");
+    static const char with_nul[] = "port 1\nhost a\0b\n";
+    ck_assert_int_eq(mr_config_parse_text(&c, with_nul, sizeof with_nul - 1, "f.conf", &err), -1);
+    ck_assert_str_eq(err.msg, "f.conf:2: NUL byte in the line");
     ck_assert_int_eq(mr_config_parse_text(&c, "", 0, "empty", &err), 0);
     ck_assert_int_eq(c.port, 9002);
 }

@@ -2,8 +2,10 @@
  * thousands of numbers, strtof is locale-dependent and slow.
  *
  * The decimal significand (at most 19 significant digits, exact in uint64)
- * is scaled by a power of ten in x87 long double (64-bit significand), then
- * rounded once more to float. The long double step errs by at most a few
+ * is scaled by a power of ten, then rounded to float. Fast path (the usual
+ * <= 9-digit embeddings): significand <= 2^53 and |exponent| <= 22, scaled
+ * in double.
+ * Otherwise x87 long double (64-bit significand) does the scaling. The long double step errs by at most a few
  * units of 2^-64 relative, so the float result is within 1 ulp of the
  * correctly rounded one (in practice it is the correctly rounded one except
  * within ~2^-40 ulp of a tie). Digits past the 19th are dropped: their weight
@@ -13,6 +15,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* 10^0..10^27 are exact in a 64-bit significand (5^27 < 2^64). */
 static const long double pow10_exact[28] = {
@@ -33,6 +36,37 @@ static long double pow10_ld(int k) /* 0 <= k <= ~120 */
 
 static inline int is_digit(char c) { return (unsigned)(c - '0') < 10u; }
 
+/* Eight ASCII digits at s as a number, or -1: one multiply chain instead of
+ * eight dependent steps (the usual SWAR trick, little-endian only). */
+static inline int64_t eight_digits(const char *s)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, s, 8);
+    if (((v + 0x4646464646464646ull) | (v - 0x3030303030303030ull)) & 0x8080808080808080ull)
+        return -1;
+    v -= 0x3030303030303030ull;
+    v = v * 10 + (v >> 8); /* pairs of digits in the even bytes */
+    v = ((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
+         ((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >> 32;
+    return (int64_t)(v & 0xFFFFFFFFull);
+#else
+    (void)s;
+    return -1;
+#endif
+}
+
+/* Powers of ten exact in a double (5^22 < 2^53), and their reciprocals
+ * rounded to nearest (relative error <= 2^-53). */
+static const double pow10_d[23] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+static const double pow10_neg_d[23] = {
+    1e-0,  1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8,  1e-9,  1e-10, 1e-11,
+    1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
+};
+
 mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, const char **endp)
 {
     const char *s = p;
@@ -46,8 +80,8 @@ mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, co
 
     uint64_t m = 0;   /* first <= 19 significant digits */
     int nsig = 0;     /* significant digits kept in m */
-    int dropped = 0;  /* integer-part digits beyond the 19th (raise the exponent) */
-    int exp10 = 0;
+    int exp10 = 0;    /* value = m * 10^exp10 (before the exponent part) */
+    int64_t eight;
 
     /* Integer part: "0" alone or [1-9][0-9]*. */
     if (*s == '0') {
@@ -55,31 +89,41 @@ mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, co
         if (s < end && is_digit(*s))
             return MR_NUM_SYNTAX; /* leading zero */
     } else {
-        while (s < end && is_digit(*s)) {
+        while (nsig <= 11 && end - s >= 8 && (eight = eight_digits(s)) >= 0) {
+            m = m * 100000000u + (uint64_t)eight;
+            nsig += 8;
+            s += 8;
+        }
+        for (; s < end && is_digit(*s); s++) {
             if (nsig < 19) {
                 m = m * 10 + (uint64_t)(*s - '0');
                 nsig++;
             } else {
-                dropped++;
+                exp10++; /* dropped integer digit */
             }
-            s++;
         }
     }
-    exp10 = dropped;
 
     if (s < end && *s == '.') {
         s++;
         if (s >= end || !is_digit(*s))
             return MR_NUM_SYNTAX;
-        while (s < end && is_digit(*s)) {
+        if (m == 0) /* leading fraction zeros are not significant */
+            for (; s < end && *s == '0'; s++)
+                exp10--;
+        while (nsig <= 11 && end - s >= 8 && (eight = eight_digits(s)) >= 0) {
+            m = m * 100000000u + (uint64_t)eight;
+            nsig += 8;
+            exp10 -= 8;
+            s += 8;
+        }
+        for (; s < end && is_digit(*s); s++) {
             if (nsig < 19) {
-                if (m != 0 || *s != '0') { /* leading fraction zeros are not significant */
-                    m = m * 10 + (uint64_t)(*s - '0');
+                m = m * 10 + (uint64_t)(*s - '0');
+                if (m)
                     nsig++;
-                }
                 exp10--;
             }
-            s++;
         }
     }
 
@@ -93,11 +137,9 @@ mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, co
         if (s >= end || !is_digit(*s))
             return MR_NUM_SYNTAX;
         int e = 0;
-        while (s < end && is_digit(*s)) {
+        for (; s < end && is_digit(*s); s++)
             if (e < 100000) /* saturate: far beyond any float exponent */
                 e = e * 10 + (*s - '0');
-            s++;
-        }
         exp10 += eneg ? -e : e;
     }
     *endp = s;
@@ -105,8 +147,17 @@ mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, co
     float f;
     if (m == 0) {
         f = 0.0f;
+    } else if (m <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+        /* m exact; multiplying by 10^-k (not dividing by 10^k: a division
+         * costs ~20% of the whole parse) errs by ~2^-52 relative, 2^-28 of a
+         * float ulp, so the float is within 1 ulp and nearly always exact. */
+        double d = (double)m;
+        d = exp10 < 0 ? d * pow10_neg_d[-exp10] : d * pow10_d[exp10];
+        f = (float)d;
+        if (isinf(f))
+            return MR_NUM_RANGE;
     } else {
-        /* Decimal magnitude: value = m * 10^exp10 with 10^(nsig-1) <= m. */
+        /* Decimal magnitude: 10^mag <= value < 10^(mag+1). */
         int mag = nsig - 1 + exp10;
         if (mag > 39) {
             return MR_NUM_RANGE;

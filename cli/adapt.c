@@ -25,7 +25,10 @@ static void usage(FILE *out)
             "  --tau T            Hedge temperature (default 1e-3)\n"
             "  --epochs E         (default 10)\n"
             "  --batch B          (default 32)\n"
-            "  --lr LR            AdamW peak learning rate, cosine with 5%% warm-up (default 2e-3)\n"
+            "  --lr LR            AdamW peak learning rate, cosine with 5%% warm-up\n"
+            "                     (default 1e-3 for a linear router, 1e-2 for an MLP router)\n"
+            "  --init FROM        uniform: start from uniform weights (the router's output layer\n"
+            "                     zeroed; default) | stage1: start from the model's router\n"
             "  --weight-decay WD  (default 0)\n"
             "  --seed S           (default 0)\n"
             "  --quiet            no progress line\n");
@@ -33,14 +36,16 @@ static void usage(FILE *out)
 
 int cmd_adapt(int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *out = NULL;
+    const char *model = NULL, *data = NULL, *out = NULL, *init = "uniform";
     int quiet = 0;
     mr_adapt_opts o;
     mr_adapt_opts_default(&o);
+    o.lr = -1; /* unset: chosen by router kind below */
     cli_flag flags[] = {
         {"--model", FLAG_STR, &model},   {"--data", FLAG_STR, &data},       {"--out", FLAG_STR, &out},
         {"--budget", FLAG_INT, &o.budget}, {"--tau", FLAG_DOUBLE, &o.tau},   {"--epochs", FLAG_INT, &o.epochs},
         {"--batch", FLAG_INT, &o.batch}, {"--lr", FLAG_DOUBLE, &o.lr},      {"--seed", FLAG_U64, &o.seed},
+        {"--init", FLAG_STR, &init},
         {"--quiet", FLAG_BOOL, &quiet},  {"--weight-decay", FLAG_DOUBLE, &o.weight_decay},
     };
     int rc = cli_parse("adapt", argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), usage);
@@ -51,7 +56,13 @@ int cmd_adapt(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (o.budget < 0 || o.epochs < 1 || o.batch < 1 || !(o.lr > 0) || !(o.tau > 0) || !(o.weight_decay >= 0)) {
+    if (!strcmp(init, "uniform") || !strcmp(init, "stage1")) {
+        o.init_uniform = init[0] == 'u';
+    } else {
+        fprintf(stderr, "microrm adapt: --init '%s': expected uniform or stage1\n", init);
+        return 2;
+    }
+    if (o.budget < 0 || o.epochs < 1 || o.batch < 1 || (o.lr != -1 && !(o.lr > 0)) || !(o.tau > 0) || !(o.weight_decay >= 0)) {
         fprintf(stderr, "microrm adapt: need --budget >= 0, --epochs >= 1, --batch >= 1, --lr > 0, --tau > 0, "
                         "--weight-decay >= 0\n");
         return 2;
@@ -81,6 +92,8 @@ int cmd_adapt(int argc, char **argv)
         mr_model_free(m);
         return 2;
     }
+    if (o.lr == -1)
+        o.lr = m->router == MR_ROUTER_MLP ? 1e-2 : 1e-3;
     cli_progress prog;
     cli_progress_init(&prog, "adapt", quiet);
     o.progress = cli_progress_cb;

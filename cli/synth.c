@@ -33,6 +33,8 @@ static void usage(FILE *out)
             "  --context-noise S    noise on the context's attribute signal (default 1)\n"
             "  --context-strength S size of the attribute signal in the context (default 1)\n"
             "  --concentration C    spread of each topic's attribute logits (default 1.5)\n"
+            "  --focus F            pair difference along the judged attribute's direction,\n"
+            "                       relative to the other directions (default 2)\n"
             "  --dtype T            f32 | bf16 | f16 (default f32)\n"
             "  --seed S             (default 0)\n");
 }
@@ -59,6 +61,7 @@ int cmd_synth(int argc, char **argv)
         {"--context-noise", FLAG_DOUBLE, &o.context_noise},
         {"--context-strength", FLAG_DOUBLE, &o.context_strength},
         {"--concentration", FLAG_DOUBLE, &o.topic_concentration},
+        {"--focus", FLAG_DOUBLE, &o.focus},
         {"--dtype", FLAG_STR, &dtype},
         {"--seed", FLAG_U64, &o.seed},
     };

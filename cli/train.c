@@ -27,6 +27,8 @@ static void usage(FILE *out)
             "  --batch B          pairs per step (default 32)\n"
             "  --lr LR            peak learning rate, AdamW, cosine with 5%% warm-up (default 2e-3)\n"
             "  --alpha A          weight of the router's negative entropy (default 0.5)\n"
+            "  --reg WHERE        example: alpha * sum_k pi_k log pi_k per example (DESIGN, default);\n"
+            "                     batch: on the batch-mean weights (load balancing, sharp routing)\n"
             "  --weight-decay WD  AdamW decoupled weight decay (default 0)\n"
             "  --seed S           initialisation and shuffling seed (default 0)\n"
             "  --baseline NAME    single (K=1 BT) | static (input-independent mixture) |\n"
@@ -40,7 +42,7 @@ static void usage(FILE *out)
 
 int cmd_train(int argc, char **argv)
 {
-    const char *data = NULL, *out = NULL, *router = "linear", *baseline = NULL, *backbone = NULL;
+    const char *data = NULL, *out = NULL, *router = "linear", *baseline = NULL, *backbone = NULL, *reg = "example";
     int K = 10, H = 128, quiet = 0, heads_given = 0;
     mr_train_opts o;
     mr_train_opts_default(&o);
@@ -50,6 +52,7 @@ int cmd_train(int argc, char **argv)
         {"--batch", FLAG_INT, &o.batch},   {"--lr", FLAG_DOUBLE, &o.lr},        {"--alpha", FLAG_DOUBLE, &o.alpha},
         {"--seed", FLAG_U64, &o.seed},     {"--baseline", FLAG_STR, &baseline}, {"--backbone", FLAG_STR, &backbone},
         {"--quiet", FLAG_BOOL, &quiet},    {"--weight-decay", FLAG_DOUBLE, &o.weight_decay},
+        {"--reg", FLAG_STR, &reg},
     };
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--heads") || !strncmp(argv[i], "--heads=", 8))
@@ -60,6 +63,14 @@ int cmd_train(int argc, char **argv)
     if (!data || !out) {
         fprintf(stderr, "microrm train: --data and --out are required\n");
         usage(stderr);
+        return 2;
+    }
+    if (!strcmp(reg, "example"))
+        o.reg = MR_REG_EXAMPLE;
+    else if (!strcmp(reg, "batch"))
+        o.reg = MR_REG_BATCH;
+    else {
+        fprintf(stderr, "microrm train: --reg '%s': expected example or batch\n", reg);
         return 2;
     }
     mr_router_kind kind;

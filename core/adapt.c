@@ -83,8 +83,9 @@ void mr_adapt_opts_default(mr_adapt_opts *o)
     memset(o, 0, sizeof *o);
     o->epochs = 10;
     o->batch = 32;
-    o->lr = 2e-3;
+    o->lr = 1e-3;
     o->tau = 1e-3;
+    o->init_uniform = 1;
     o->warmup = 0.05;
 }
 
@@ -170,6 +171,12 @@ int mr_adapt(mr_model *m, const mr_dataset *ds, const mr_adapt_opts *o, mr_adapt
     }
     opt_ok = 1;
 
+    if (o->init_uniform) {
+        /* start from uniform weights: zero the output layer (an MLP keeps
+         * its stage-1 features, so its first layer still gets gradients) */
+        memset(m->r_w, 0, (size_t)m->K * (size_t)mr_router_features(m) * sizeof(float));
+        memset(m->r_b, 0, (size_t)m->K * sizeof(float));
+    }
     /* heads are frozen: each example's per-head losses are computed once */
     for (int64_t b0 = 0; b0 < n; b0 += o->batch) {
         int nb = (int)(n - b0 < o->batch ? n - b0 : o->batch);

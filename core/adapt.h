@@ -36,12 +36,16 @@ typedef struct {
     int epochs, batch;
     double lr, tau, weight_decay, warmup;
     int budget;              /* examples per attribute; 0 = every row */
+    int init_uniform;        /* 1: start from uniform weights (output layer zeroed); 0: from the stage-1 router */
     uint64_t seed;
     mr_progress_fn progress; /* may be NULL */
     void *progress_ud;
 } mr_adapt_opts;
 
-/* 10 epochs, batch 32, lr 2e-3, tau 1e-3, no weight decay, warm-up 5%, every row, seed 0. */
+/* 10 epochs, batch 32, lr 1e-3, tau 1e-3, no weight decay, warm-up 5%, every
+ * row, start from uniform weights, seed 0. Why uniform: the stage-1 router
+ * was fitted on prompts alone and is often confidently wrong once a context
+ * is prepended; in docs/reproduce.md starting from it costs ~10 points. */
 void mr_adapt_opts_default(mr_adapt_opts *o);
 
 typedef struct {

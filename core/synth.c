@@ -36,6 +36,7 @@ void mr_synth_opts_default(mr_synth_opts *o)
     o->context_noise = 1.0;
     o->reversal = 0.3;
     o->topic_concentration = 1.5;
+    o->focus = 2.0;
     o->seed = 0;
     o->dtype = ST_F32;
 }
@@ -69,9 +70,9 @@ static int check_opts(const mr_synth_opts *o, mr_error *e)
     if (o->n_train < 1 || o->n_test < 1)
         return mr_errorf(e, "synth: --n and --test-n must be >= 1");
     if (!(o->margin > 0) || !(o->label_noise >= 0 && o->label_noise <= 0.5) || !(o->reversal >= 0 && o->reversal <= 1) ||
-        !(o->context_noise >= 0) || !(o->context_strength >= 0) || !(o->topic_concentration >= 0))
+        !(o->context_noise >= 0) || !(o->context_strength >= 0) || !(o->topic_concentration >= 0) || !(o->focus > 0))
         return mr_errorf(e, "synth: need margin > 0, 0 <= label-noise <= 0.5, 0 <= reversal <= 1, "
-                            "context noise/strength and concentration >= 0");
+                            "context noise/strength and concentration >= 0, focus > 0");
     return 0;
 }
 
@@ -182,6 +183,18 @@ static int write_split(const world *w, const mr_synth_opts *o, const char *path,
         int attrs[2], n_rows = 1;
         attrs[0] = sample_cat(&r, w->P + (size_t)t * w->A, w->A);
         int distinct = K > 1 && w->A > 1;
+        /* responses differ most along what they are judged on: scale the
+         * difference along the judging attribute's direction by `focus` */
+        if (o->focus != 1.0) {
+            const double *v1 = w->V + (size_t)(attrs[0] % K) * d;
+            double diff1 = 0;
+            for (int j = 0; j < d; j++)
+                diff1 += v1[j] * (sc->xa[j] - sc->xb[j]);
+            for (int j = 0; j < d; j++) {
+                sc->xa[j] += 0.5 * (o->focus - 1.0) * diff1 * v1[j];
+                sc->xb[j] -= 0.5 * (o->focus - 1.0) * diff1 * v1[j];
+            }
+        }
         if (distinct && n - row >= 2 && mr_rng_uniform(&r) < o->reversal) {
             int a2;
             do
@@ -197,7 +210,7 @@ static int write_split(const world *w, const mr_synth_opts *o, const char *path,
                 diff1 += v1[j] * (sc->xa[j] - sc->xb[j]);
                 diff2 += v2[j] * (sc->xa[j] - sc->xb[j]);
             }
-            double c1 = fabs(mr_rng_normal(&r)) * sqrt(2.0), c2 = -fabs(mr_rng_normal(&r)) * sqrt(2.0);
+            double c1 = fabs(mr_rng_normal(&r)) * sqrt(2.0) * o->focus, c2 = -fabs(mr_rng_normal(&r)) * sqrt(2.0) * o->focus;
             for (int j = 0; j < d; j++) {
                 double adj = (c1 - diff1) * v1[j] + (c2 - diff2) * v2[j];
                 sc->xa[j] += 0.5 * adj;

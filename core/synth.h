@@ -7,6 +7,8 @@
  *  - attribute a belongs to subpopulation z(a) = a mod K;
  *  - a pair (phi_a, phi_b) is labelled by sigmoid(margin * v_z . (phi_a - phi_b)),
  *    then flipped with probability label_noise;
+ *  - responses differ most along what they are judged on: the difference
+ *    along the judging attribute's direction is scaled by `focus`;
  *  - with probability `reversal` a pair comes as a twin: the same prompt and
  *    responses judged under two attributes whose directions disagree on it
  *    (a reasonable preference reversal), one row each;
@@ -34,13 +36,14 @@ typedef struct {
     double context_strength, context_noise;
     double reversal;       /* probability a pair comes as a reversed twin */
     double topic_concentration; /* spread of each topic's attribute logits */
+    double focus;          /* pair difference along the judged direction, relative to the others */
     uint64_t seed;
     st_dtype dtype;        /* of the written embeddings */
 } mr_synth_opts;
 
 /* 20000 train / 5000 test, d = dc = 64, K = 4, A = 8, 8 topics, margin 3,
  * label noise 0.05, context strength 1 and noise 1, reversal 0.3,
- * concentration 1.5, seed 0, F32. */
+ * concentration 1.5, focus 2, seed 0, F32. */
 void mr_synth_opts_default(mr_synth_opts *o);
 
 typedef struct {

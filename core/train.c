@@ -160,16 +160,45 @@ static double pair_loss(mr_objective obj, double alpha, int K, const float *s, c
     return -lse_t + (router_free ? alpha * reg : 0.0);
 }
 
-double mr_stage1_loss_grad(const mr_model *m, mr_objective obj, double alpha, const float *U, const float *D,
-                           int nb, float *grad, mr_batch_ws *ws)
+double mr_stage1_loss_grad(const mr_model *m, mr_objective obj, double alpha, mr_reg_kind reg, const float *U,
+                           const float *D, int nb, float *grad, mr_batch_ws *ws)
 {
     int K = m->K;
     int static_router = obj != MR_OBJ_MICRO;
+    int batch_reg = reg == MR_REG_BATCH && (obj == MR_OBJ_MICRO || obj == MR_OBJ_STATIC) && alpha > 0;
     mr_forward_batch(m, U, D, nb, static_router, ws);
     double total = 0, scale = 1.0 / nb;
     for (int i = 0; i < nb; i++)
-        total += pair_loss(obj, alpha, K, ws->S + (size_t)i * K, ws->G + (size_t)i * K, scale,
+        total += pair_loss(obj, batch_reg ? 0.0 : alpha, K, ws->S + (size_t)i * K, ws->G + (size_t)i * K, scale,
                            ws->dS + (size_t)i * K, ws->dG + (size_t)i * K);
+    if (batch_reg) {
+        /* alpha * sum_k pibar_k log pibar_k on the batch-mean weights pibar:
+         * d/dg_ij = (1/nb) pi_ij (log pibar_j - sum_k pi_ik log pibar_k) */
+        double pibar[MR_MAX_HEADS] = {0}, lpb[MR_MAX_HEADS], pi[MR_MAX_HEADS], x[MR_MAX_HEADS];
+        for (int i = 0; i < nb; i++) {
+            for (int k = 0; k < K; k++)
+                x[k] = ws->G[(size_t)i * K + k];
+            mr_softmax(x, NULL, (size_t)K, pi);
+            for (int k = 0; k < K; k++)
+                pibar[k] += pi[k] * scale;
+        }
+        double R = 0;
+        for (int k = 0; k < K; k++) {
+            lpb[k] = log(pibar[k] > 1e-300 ? pibar[k] : 1e-300);
+            R += pibar[k] * lpb[k];
+        }
+        total += alpha * R * nb;
+        for (int i = 0; i < nb; i++) {
+            for (int k = 0; k < K; k++)
+                x[k] = ws->G[(size_t)i * K + k];
+            mr_softmax(x, NULL, (size_t)K, pi);
+            double c = 0;
+            for (int k = 0; k < K; k++)
+                c += pi[k] * lpb[k];
+            for (int k = 0; k < K; k++)
+                ws->dG[(size_t)i * K + k] += (float)(alpha * scale * pi[k] * (lpb[k] - c));
+        }
+    }
     if (!grad)
         return total / nb;
 
@@ -324,7 +353,7 @@ int mr_train(mr_model *m, const mr_dataset *ds, const mr_train_opts *o, mr_train
             for (size_t j = 0; j < (size_t)nb * (size_t)m->d; j++)
                 ws.D[j] -= ws.R[j];
             mr_dataset_gather(ds, MR_COL_PROMPT, idx + b0, nb, ws.U);
-            double loss = mr_stage1_loss_grad(m, o->objective, o->alpha, ws.U, ws.D, nb, grad, &ws);
+            double loss = mr_stage1_loss_grad(m, o->objective, o->alpha, o->reg, ws.U, ws.D, nb, grad, &ws);
             if (!isfinite(loss)) {
                 rc = mr_errorf(e, "loss became %g at epoch %d step %lld (lower --lr?)", loss, ep + 1,
                                (long long)st.step);

@@ -21,6 +21,12 @@ typedef enum {
     MR_OBJ_SHARED,     /* uniform weights, mean over heads of per-head BT losses; router frozen at 0 */
 } mr_objective;
 
+/* Where the router's negative entropy is taken. DESIGN §2: per example
+ * (sum_k pi_k(u) log pi_k(u), averaged), which keeps every router soft. The
+ * batch form applies it to the batch-mean weights instead (a load-balancing
+ * term: heads stay in use, single examples may route sharply). */
+typedef enum { MR_REG_EXAMPLE = 0, MR_REG_BATCH = 1 } mr_reg_kind;
+
 /* "micro" | "single" | "static" | "shared-base"; -1 if unknown. */
 int mr_objective_parse(const char *s, mr_objective *out);
 const char *mr_objective_name(mr_objective o);
@@ -66,8 +72,8 @@ static inline size_t mr_router_offset(const mr_model *m)
 /* Mean stage-1 loss over the nb pairs (U [nb,dc], D [nb,d]) and, if grad is
  * not NULL, its gradient written into grad (the layout of m->params, every
  * entry overwritten; frozen parameters get 0). */
-double mr_stage1_loss_grad(const mr_model *m, mr_objective obj, double alpha, const float *U, const float *D,
-                           int nb, float *grad, mr_batch_ws *ws);
+double mr_stage1_loss_grad(const mr_model *m, mr_objective obj, double alpha, mr_reg_kind reg, const float *U,
+                           const float *D, int nb, float *grad, mr_batch_ws *ws);
 
 /* PyTorch-style initialisation for the objective: weights U(-1/sqrt(fan_in),
  * 1/sqrt(fan_in)), biases 0; baselines with a fixed router get a zero router. */
@@ -104,6 +110,7 @@ typedef struct {
     mr_objective objective;
     int epochs, batch;
     double lr, alpha, weight_decay, warmup;
+    mr_reg_kind reg;
     uint64_t seed;
     mr_progress_fn progress;   /* may be NULL */
     void *progress_ud;

@@ -24,7 +24,7 @@ static void fill_normal(mr_rng *r, float *x, size_t n, double scale)
 /* Central differences in float32 with a step large enough to beat rounding:
  * agreement to a few 1e-3 relative is what float math allows, and a wrong
  * gradient term is off by O(1). */
-static void check_fd(mr_router_kind kind, mr_objective obj, int K)
+static void check_fd(mr_router_kind kind, mr_objective obj, int K, mr_reg_kind reg)
 {
     mr_error e;
     int d = 6, dc = 5, H = 7, nb = 9;
@@ -45,15 +45,15 @@ static void check_fd(mr_router_kind kind, mr_objective obj, int K)
     mr_batch_ws ws;
     ck_assert_int_eq(mr_batch_ws_init(&ws, m, nb, &e), 0);
     double alpha = 0.5;
-    mr_stage1_loss_grad(m, obj, alpha, U, D, nb, grad, &ws);
+    mr_stage1_loss_grad(m, obj, alpha, reg, U, D, nb, grad, &ws);
     int checked = 0;
     for (size_t i = 0; i < m->n_params; i++) {
         float keep = m->params[i];
         float h = 1e-2f;
         m->params[i] = keep + h;
-        double lp = mr_stage1_loss_grad(m, obj, alpha, U, D, nb, NULL, &ws);
+        double lp = mr_stage1_loss_grad(m, obj, alpha, reg, U, D, nb, NULL, &ws);
         m->params[i] = keep - h;
-        double lm = mr_stage1_loss_grad(m, obj, alpha, U, D, nb, NULL, &ws);
+        double lm = mr_stage1_loss_grad(m, obj, alpha, reg, U, D, nb, NULL, &ws);
         m->params[i] = keep;
         double fd = (lp - lm) / (2.0 * h);
         int frozen = (m->params + i >= m->head_b && m->params + i < m->head_b + K) ||
@@ -79,15 +79,19 @@ static void check_fd(mr_router_kind kind, mr_objective obj, int K)
     mr_model_free(m);
 }
 
-START_TEST(fd_micro_linear) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_MICRO, 3); }
+START_TEST(fd_micro_linear) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_MICRO, 3, MR_REG_EXAMPLE); }
 END_TEST
-START_TEST(fd_micro_mlp) { check_fd(MR_ROUTER_MLP, MR_OBJ_MICRO, 3); }
+START_TEST(fd_micro_mlp) { check_fd(MR_ROUTER_MLP, MR_OBJ_MICRO, 3, MR_REG_EXAMPLE); }
 END_TEST
-START_TEST(fd_static) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_STATIC, 3); }
+START_TEST(fd_micro_batch_reg) { check_fd(MR_ROUTER_MLP, MR_OBJ_MICRO, 3, MR_REG_BATCH); }
 END_TEST
-START_TEST(fd_shared) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_SHARED, 3); }
+START_TEST(fd_static_batch_reg) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_STATIC, 3, MR_REG_BATCH); }
 END_TEST
-START_TEST(fd_single) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_SINGLE, 1); }
+START_TEST(fd_static) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_STATIC, 3, MR_REG_EXAMPLE); }
+END_TEST
+START_TEST(fd_shared) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_SHARED, 3, MR_REG_EXAMPLE); }
+END_TEST
+START_TEST(fd_single) { check_fd(MR_ROUTER_LINEAR, MR_OBJ_SINGLE, 1, MR_REG_EXAMPLE); }
 END_TEST
 
 /* The loss itself against a hand computation for one pair. */
@@ -107,12 +111,12 @@ START_TEST(loss_by_hand)
     double sig0 = 1.0 / (1.0 + exp(-2.0)), sig1 = 1.0 / (1.0 + exp(1.0));
     double nll = -log(pi0 * sig0 + pi1 * sig1);
     double reg = pi0 * log(pi0) + pi1 * log(pi1);
-    double got = mr_stage1_loss_grad(m, MR_OBJ_MICRO, 0.5, U, D, 1, grad, &ws);
+    double got = mr_stage1_loss_grad(m, MR_OBJ_MICRO, 0.5, MR_REG_EXAMPLE, U, D, 1, grad, &ws);
     ck_assert_double_eq_tol(got, nll + 0.5 * reg, 1e-6);
     /* d nll / d s_0 = -p_0 (1 - sig_0), p_0 = pi0 sig0 / (pi0 sig0 + pi1 sig1); dW = ds * D */
     double p0 = pi0 * sig0 / (pi0 * sig0 + pi1 * sig1);
     ck_assert_double_eq_tol(grad[0], -p0 * (1 - sig0) * 2.0, 1e-6);
-    got = mr_stage1_loss_grad(m, MR_OBJ_SHARED, 0.5, U, D, 1, NULL, &ws);
+    got = mr_stage1_loss_grad(m, MR_OBJ_SHARED, 0.5, MR_REG_EXAMPLE, U, D, 1, NULL, &ws);
     ck_assert_double_eq_tol(got, 0.5 * (-log(sig0) - log(sig1)), 1e-6);
     mr_batch_ws_free(&ws);
     mr_model_free(m);
@@ -184,6 +188,7 @@ START_TEST(recovers_planted_directions)
     so.margin = 6.0;
     so.label_noise = 0.0;
     so.reversal = 0.0;
+    so.focus = 1.0;
     so.context_noise = 0.2;
     so.seed = 3;
     mr_error e;
@@ -293,6 +298,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, fd_micro_linear);
     tcase_add_test(tc, fd_micro_mlp);
+    tcase_add_test(tc, fd_micro_batch_reg);
+    tcase_add_test(tc, fd_static_batch_reg);
     tcase_add_test(tc, fd_static);
     tcase_add_test(tc, fd_shared);
     tcase_add_test(tc, fd_single);

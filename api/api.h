@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "api/errors.h"
+#include "api/state.h"
 #include "config/config.h"
 #include "core/model.h"
 
@@ -19,6 +20,7 @@ typedef struct {
     const mr_config *cfg;
     bool ready;              /* model loaded, store open, not draining */
     bool draining;
+    const api_state *state;  /* users and events; NULL when the store is not open */
     /* Prometheus text of the server's metrics (malloc'd), for GET /metrics. */
     char *(*render_metrics)(void *server);
     void *server;
@@ -37,6 +39,11 @@ typedef struct {
     char *body;              /* malloc'd; the server frees it */
     size_t body_len;
     const char *content_type;
+    api_commit *commit;      /* when set, answer only once this write is durable */
+    struct {                 /* prequential verdicts to count once acknowledged */
+        unsigned n, correct;
+        double logloss;
+    } feedback;
 } api_response;
 
 /* Set res to the JSON error for err (falls back to a static 500 body on OOM). */

@@ -7,8 +7,11 @@
 #include "api/handlers.h"
 
 const api_route api_routes[] = {
-    /* method  path        prefix handler             body   public endpoint */
+    /* method  path  prefix  handler  body  public  endpoint label */
     {"POST", "/score",    false, api_handle_score,   true,  false, "/score"},
+    {"POST", "/route/update", false, api_handle_route_update, true, false, "/route/update"},
+    {"GET",  "/route/",   true,  api_handle_route_get,    false, false, "/route/{user}"},
+    {"DELETE", "/route/", true,  api_handle_route_delete, false, false, "/route/{user}"},
     {"GET",  "/model",    false, api_handle_model,   false, false, "/model"},
     {"GET",  "/healthz",  false, api_handle_healthz, false, true,  "/healthz"},
     {"GET",  "/readyz",   false, api_handle_readyz,  false, true,  "/readyz"},

@@ -1,6 +1,8 @@
 /* POST /score: parse, run core scoring for each request of the body, answer
  * rewards, weights, optional per-head rewards and pairwise preferences. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/handlers.h"
 #include "api/score_request.h"
@@ -35,12 +37,38 @@ static int append_real(json_t *arr, double v)
     return json_array_append_new(arr, json_real(v));
 }
 
-static json_t *score_one(const mr_model *m, const mr_score_req *q, score_scratch *s)
+/* Keep what feedback on this scoring will need; event_id receives its id. */
+static int keep_event(const api_ctx *ctx, const mr_score_req *q, const score_scratch *s, char *event_id,
+                      size_t cap, api_error *err)
 {
-    int K = m->K, ok = 0;
+    const mr_model *m = ctx->model;
+    api_event ev = {.n = q->n, .K = m->K, .F = mr_router_features(m), .heads = s->heads, .feat = s->feat};
+    if (q->event)
+        snprintf(ev.id, sizeof ev.id, "%s", q->event);
+    else
+        ctx->state->event_new_id(ctx->state->impl, ev.id, sizeof ev.id);
+    snprintf(ev.user, sizeof ev.user, "%s", q->user ? q->user : "");
+    memcpy(ev.fingerprint, m->fingerprint, sizeof ev.fingerprint);
+    snprintf(event_id, cap, "%s", ev.id);
+    return ctx->state->event_put(ctx->state->impl, &ev, err);
+}
+
+static json_t *score_one(const api_ctx *ctx, const mr_score_req *q, score_scratch *s, api_error *err)
+{
+    const mr_model *m = ctx->model;
+    int K = m->K, ok = 0, known = 0;
+    uint64_t version = 0, updates = 0;
+    char event_id[160] = "";
     mr_router_features_of(m, q->context, s->feat);
     mr_router_weights(m, s->feat, NULL, NULL, NULL, s->pi);
+    if (q->user && ctx->state) {
+        known = ctx->state->user_weights(ctx->state->impl, q->user, m, s->feat, s->pi, &version, &updates, err);
+        if (known < 0)
+            return NULL;
+    }
     mr_head_rewards(m, q->responses, q->n, s->heads);
+    if (ctx->state && keep_event(ctx, q, s, event_id, sizeof event_id, err) != 0)
+        return NULL;
 
     json_t *out = json_object(), *rewards = json_array(), *weights = json_array();
     if (!out || !rewards || !weights) {
@@ -75,11 +103,18 @@ static json_t *score_one(const mr_model *m, const mr_score_req *q, score_scratch
             ok |= append_real(prefs, mr_preference(m, s->pi, hi, hj));
         }
     }
-    if (q->user)
+    if (q->user && known)
+        ok |= json_object_set_new(out, "user", json_pack("{s:s, s:b, s:I, s:I}", "id", q->user, "known", 1,
+                                                         "version", (json_int_t)version,
+                                                         "updates", (json_int_t)updates));
+    else if (q->user)
         ok |= json_object_set_new(out, "user", json_pack("{s:s, s:b}", "id", q->user, "known", 0));
+    if (event_id[0])
+        ok |= json_object_set_new(out, "event", json_string(event_id));
     ok |= json_object_set_new(out, "model", json_string(m->fingerprint));
     if (ok) {
         json_decref(out);
+        api_fail(err, 500, "internal", "", "out of memory while building the answer");
         return NULL;
     }
     return out;
@@ -112,16 +147,17 @@ int api_handle_score(const api_ctx *ctx, const api_request *req, api_response *r
             max_n = body.items[i].n;
     score_scratch s = {0};
     json_t *root = NULL;
+    api_fail(&err, 500, "internal", "", "out of memory while building the answer");
     if (scratch_alloc(&s, m, max_n) == 0) {
         if (!body.is_batch) {
-            root = score_one(m, &body.items[0], &s);
+            root = score_one(ctx, &body.items[0], &s, &err);
         } else {
             json_t *results = json_array();
             root = json_object();
             /* set_new releases results itself when root is NULL or on failure */
             int failed = json_object_set_new(root, "results", results);
             for (int i = 0; i < body.n && !failed; i++)
-                failed = json_array_append_new(results, score_one(m, &body.items[i], &s));
+                failed = json_array_append_new(results, score_one(ctx, &body.items[i], &s, &err));
             if (failed) {
                 json_decref(root);
                 root = NULL;
@@ -131,7 +167,6 @@ int api_handle_score(const api_ctx *ctx, const api_request *req, api_response *r
     scratch_free(&s);
     mr_score_body_free(&body);
     if (!root) {
-        api_fail(&err, 500, "internal", "", "out of memory while building the answer");
         api_respond_error(res, &err);
         return 0;
     }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/routes.h"
+#include "server/committer.h"
 #include "server/log.h"
 
 /* Per-request state, from the first call of the access handler to the
@@ -29,6 +30,10 @@ typedef struct {
     uint64_t t_start_ns;
     int status;                /* what was answered, for metrics */
     char request_id[48];
+    /* an answer held until its write is durable (the connection is suspended) */
+    api_commit *commit;
+    api_response held;
+    struct MHD_Connection *conn;
 } request_state;
 
 static uint64_t now_ns(void)
@@ -204,12 +209,21 @@ static enum MHD_Result answer_early(server *s, struct MHD_Connection *c, request
     return send_answer(s, c, r, &res, 0);
 }
 
+/* Runs on the committer thread (or right away): wake the parked connection. */
+static void on_commit_settled(api_commit *c, void *arg)
+{
+    request_state *r = arg;
+    MHD_resume_connection(r->conn);
+}
+
 /* GET /metrics: the text comes from the server, which owns the counters. */
 static char *render_metrics(void *cls)
 {
     server *s = cls;
+    metrics_gauges g;
+    server_gauges(s, &g);
     model_ref *ref = model_slot_acquire(&s->models);
-    char *text = metrics_render(&s->metrics, model_ref_get(ref));
+    char *text = metrics_render(&s->metrics, model_ref_get(ref), &g);
     model_slot_release(ref);
     return text;
 }
@@ -227,6 +241,7 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_sta
         .draining = atomic_load(&s->draining),
         .render_metrics = render_metrics,
         .server = s,
+        .state = s->state_open ? &s->state : NULL,
     };
     api_request req = {
         .method = method, .path = url, .path_arg = r->path_arg,
@@ -235,7 +250,36 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_sta
     api_response res = {0};
     r->route->handler(&ctx, &req, &res);
     model_slot_release(ref);
+    if (res.commit) {
+        /* answer once durable: park the connection, the committer resumes it */
+        r->held = res;
+        r->commit = res.commit;
+        r->conn = c;
+        MHD_suspend_connection(c);
+        commit_wait(res.commit, on_commit_settled, r);
+        return MHD_YES;
+    }
     return send_answer(s, c, r, &res, (now_ns() - t0) / 1000);
+}
+
+/* The held answer goes out if the write is durable; a 503 otherwise, so no
+ * update is ever acknowledged that the store did not take. */
+static enum MHD_Result answer_after_commit(server *s, struct MHD_Connection *c, request_state *r)
+{
+    api_response res = r->held;
+    api_commit *commit = r->commit;
+    r->commit = NULL;
+    if (commit->status != 0) {
+        free(res.body);
+        api_error err;
+        api_fail(&err, 503, "store_unavailable", "", "the update was not stored: %s", commit->error);
+        res = (api_response){0};
+        api_respond_error(&res, &err);
+    } else if (res.feedback.n) {
+        metrics_record_feedback(&s->metrics, res.feedback.n, res.feedback.correct, res.feedback.logloss);
+    }
+    commit_free(commit);
+    return send_answer(s, c, r, &res, (now_ns() - r->t_start_ns) / 1000);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -262,6 +306,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    if (r->commit)
+        return answer_after_commit(s, c, r);
     if (r->early_status)
         return answer_early(s, c, r);
     return dispatch(s, c, r, url, method);
@@ -279,6 +325,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     atomic_fetch_sub(&s->metrics.in_flight, 1);
     if (r->status >= 500 || (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status))
         log_msg(LOG_WARN, "request %s: status %d, termination %d", r->request_id, r->status, (int)toe);
+    if (r->commit) {
+        /* closed while parked: the write still lands, nobody is told */
+        free(r->held.body);
+        commit_abandon(r->commit);
+    }
     free(r->path_arg);
     free(r->body);
     free(r);

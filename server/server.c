@@ -190,6 +190,10 @@ int server_run(const mr_config *cfg)
     }
     if (start_signals(s) != 0)
         goto out;
+    if (state_service_open(s, &e) != 0) {
+        log_msg(LOG_ERROR, "cannot open the user store: %s", e.msg);
+        goto out;
+    }
     if (http_start(s, &e) != 0) {
         log_msg(LOG_ERROR, "%s", e.msg);
         goto out;
@@ -201,6 +205,7 @@ int server_run(const mr_config *cfg)
     status = 0;
 out:
     http_stop(s);
+    state_service_close(s);
     close_all_handles(s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop) != 0)

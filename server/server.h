@@ -9,8 +9,13 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "api/state.h"
+#include "server/committer.h"
+#include "server/events.h"
 #include "server/metrics.h"
 #include "server/model_slot.h"
+#include "server/store.h"
+#include "server/users.h"
 
 struct MHD_Daemon;
 
@@ -31,6 +36,16 @@ typedef struct server {
     atomic_uint_fast64_t next_request_id;
     uint64_t request_id_salt;
 
+    /* per-user state: store, group commit, cache, events, and the api face of them */
+    store *store;
+    committer committer;
+    users users;
+    events events;
+    mr_adapt_params adapt;
+    api_state state;
+    bool state_open;
+    atomic_uint_fast64_t next_event_id;
+
     bool reloading;                   /* a reload runs on the libuv thread pool */
     uv_work_t reload_work;
     mr_model *reload_model;
@@ -40,6 +55,13 @@ typedef struct server {
 /* Load the model, listen, serve until SIGTERM/SIGINT and a drain. Returns the
  * process exit status (0 after a clean drain, 1 when it cannot start). */
 int server_run(const mr_config *cfg);
+
+/* Current values of the gauges that live outside metrics (for /metrics). */
+void server_gauges(server *s, metrics_gauges *g);
+
+/* Open the store and start the committer, cache and event memory. */
+int state_service_open(server *s, mr_error *e);
+void state_service_close(server *s);
 
 /* Load the configured model with score_mode and mask_heads applied. */
 mr_model *server_load_model(const mr_config *cfg, mr_error *e);

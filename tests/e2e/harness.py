@@ -5,9 +5,11 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -28,6 +30,10 @@ class Server:
         cmd = [binary, "serve", "--port", "0"]
         if "--model" not in args:
             cmd += ["--model", DEMO_MODEL]
+        self.own_state_dir = None
+        if "--state_dir" not in args and "--store" not in args:
+            self.own_state_dir = tempfile.mkdtemp(prefix="microrm-state-")
+            cmd += ["--state_dir", self.own_state_dir]
         cmd += list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=full_env, text=True)
@@ -97,6 +103,9 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(5)
+        self.proc.stderr.close()
+        if self.own_state_dir:
+            shutil.rmtree(self.own_state_dir, ignore_errors=True)
         return self.proc.returncode
 
 

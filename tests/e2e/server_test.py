@@ -200,9 +200,9 @@ class ScoreTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertTrue(hdrs["content-type"].startswith("text/plain; version=0.0.4"))
         text = data.decode()
-        self.assertRegex(text, r'microrm_http_requests_total\{endpoint="/score",status="200"\} [1-9]')
-        self.assertRegex(text, r'microrm_http_requests_total\{endpoint="other",status="404"\} [1-9]')
-        self.assertRegex(text, r'microrm_http_request_duration_seconds_bucket\{endpoint="/score",le="\+Inf"\} [1-9]')
+        self.assertRegex(text, r'microrm_http_requests_total\{method="POST",endpoint="/score",status="200"\} [1-9]')
+        self.assertRegex(text, r'microrm_http_requests_total\{method="other",endpoint="other",status="404"\} [1-9]')
+        self.assertRegex(text, r'microrm_http_request_duration_seconds_bucket\{method="POST",endpoint="/score",le="\+Inf"\} [1-9]')
         self.assertIn("microrm_http_requests_in_flight ", text)
         fp = self.srv.json("GET", "/model")[1]["fingerprint"]
         self.assertIn('fingerprint="%s"' % fp, text)

@@ -1,0 +1,21 @@
+/* Backend choice from the configuration. */
+#include "server/store.h"
+
+#include <string.h>
+
+#define LMDB_MAP_SIZE ((size_t)8 << 30)   /* address space reserved, not disk used */
+
+store *store_open(const mr_config *cfg, mr_error *e)
+{
+    int strict = strcmp(cfg->durability, "relaxed") != 0;
+    if (!strcmp(cfg->store, "lmdb"))
+        return store_lmdb_open(cfg->state_dir, strict, LMDB_MAP_SIZE, e);
+    if (!strcmp(cfg->store, "memory"))
+        return store_memory_open(e);
+    if (!strncmp(cfg->store, "redis://", 8)) {
+        mr_errorf(e, "store '%s': the Redis backend is not built yet; use lmdb", cfg->store);
+        return NULL;
+    }
+    mr_errorf(e, "store '%s': expected lmdb, memory or redis://host:port[/db]", cfg->store);
+    return NULL;
+}

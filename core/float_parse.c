@@ -36,25 +36,38 @@ static long double pow10_ld(int k) /* 0 <= k <= ~120 */
 
 static inline int is_digit(char c) { return (unsigned)(c - '0') < 10u; }
 
-/* Eight ASCII digits at s as a number, or -1: one multiply chain instead of
- * eight dependent steps (the usual SWAR trick, little-endian only). */
-static inline int64_t eight_digits(const char *s)
+/* The run of ASCII digits at the start of the 8 bytes at s: returns its
+ * length k (0..8) and stores its value. Branch-free, so the varying digit
+ * counts of real numbers cost no mispredictions (SWAR, little-endian only;
+ * 8 bytes must be readable). */
+static inline int digit_run(const char *s, uint64_t *val)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     uint64_t v;
     memcpy(&v, s, 8);
-    if (((v + 0x4646464646464646ull) | (v - 0x3030303030303030ull)) & 0x8080808080808080ull)
-        return -1;
-    v -= 0x3030303030303030ull;
-    v = v * 10 + (v >> 8); /* pairs of digits in the even bytes */
-    v = ((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
-         ((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >> 32;
-    return (int64_t)(v & 0xFFFFFFFFull);
-#else
-    (void)s;
-    return -1;
-#endif
+    /* High bit of each byte that is not '0'..'9'; exact up to the first such
+     * byte, which is all that is used. */
+    uint64_t nd = ((v + 0x4646464646464646ull) | (v - 0x3030303030303030ull)) & 0x8080808080808080ull;
+    int k = nd ? __builtin_ctzll(nd) >> 3 : 8;
+    if (k == 0) {
+        *val = 0;
+        return 0;
+    }
+    /* Keep the k digits, moved to the top: the zero bytes below are leading zeros. */
+    uint64_t t = (v - 0x3030303030303030ull) << (8 * (8 - k));
+    t = t * 10 + (t >> 8); /* pairs of digits in the even bytes */
+    t = ((t & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
+         ((t >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >> 32;
+    *val = t & 0xFFFFFFFFull;
+    return k;
 }
+
+static const uint64_t pow10_u64[9] = { 1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000 };
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HAVE_SWAR 1
+#else
+#define HAVE_SWAR 0
+#endif
 
 /* Powers of ten exact in a double (5^22 < 2^53), and their reciprocals
  * rounded to nearest (relative error <= 2^-53). */
@@ -70,18 +83,18 @@ static const double pow10_neg_d[23] = {
 mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, const char **endp)
 {
     const char *s = p;
-    int neg = 0;
-    if (s < end && *s == '-') {
-        neg = 1;
-        s++;
-    }
+    if (s >= end)
+        return MR_NUM_SYNTAX;
+    uint32_t neg = *s == '-'; /* no branch: signs are random */
+    s += neg;
     if (s >= end || !is_digit(*s))
         return MR_NUM_SYNTAX;
 
     uint64_t m = 0;   /* first <= 19 significant digits */
     int nsig = 0;     /* significant digits kept in m */
     int exp10 = 0;    /* value = m * 10^exp10 (before the exponent part) */
-    int64_t eight;
+    uint64_t run;
+    int k;
 
     /* Integer part: "0" alone or [1-9][0-9]*. */
     if (*s == '0') {
@@ -89,11 +102,14 @@ mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, co
         if (s < end && is_digit(*s))
             return MR_NUM_SYNTAX; /* leading zero */
     } else {
-        while (nsig <= 11 && end - s >= 8 && (eight = eight_digits(s)) >= 0) {
-            m = m * 100000000u + (uint64_t)eight;
-            nsig += 8;
-            s += 8;
-        }
+        do {
+            if (!HAVE_SWAR || nsig > 11 || end - s < 8)
+                break;
+            k = digit_run(s, &run);
+            m = m * pow10_u64[k] + run;
+            nsig += k;
+            s += k;
+        } while (k == 8);
         for (; s < end && is_digit(*s); s++) {
             if (nsig < 19) {
                 m = m * 10 + (uint64_t)(*s - '0');
@@ -111,12 +127,15 @@ mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, co
         if (m == 0) /* leading fraction zeros are not significant */
             for (; s < end && *s == '0'; s++)
                 exp10--;
-        while (nsig <= 11 && end - s >= 8 && (eight = eight_digits(s)) >= 0) {
-            m = m * 100000000u + (uint64_t)eight;
-            nsig += 8;
-            exp10 -= 8;
-            s += 8;
-        }
+        do {
+            if (!HAVE_SWAR || nsig > 11 || end - s < 8)
+                break;
+            k = digit_run(s, &run);
+            m = m * pow10_u64[k] + run;
+            nsig += k;
+            exp10 -= k;
+            s += k;
+        } while (k == 8);
         for (; s < end && is_digit(*s); s++) {
             if (nsig < 19) {
                 m = m * 10 + (uint64_t)(*s - '0');
@@ -174,6 +193,9 @@ mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, co
                 return MR_NUM_RANGE;
         }
     }
-    *out = neg ? -f : f;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u ^= neg << 31;
+    memcpy(out, &u, 4);
     return MR_NUM_OK;
 }

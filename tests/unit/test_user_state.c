@@ -94,6 +94,45 @@ START_TEST(hedge_one_step)
     /* zero router: the contextual weights are the prior's */
     mr_user_weights(&st, m, feat, pi);
     ck_assert_double_eq_tol(pi[0], 0.63789031135, TOL);
+
+    /* with a router, beta offsets its logits: identity router, u = [ln 3, 0]
+     * g + beta = [ln 3, -0.566219]: pi0 = 3 / (3 + e^-0.566219) = 0.84088550318 */
+    m->r_w[0] = m->r_w[3] = 1;
+    const float u[2] = {(float)log(3.0), 0};
+    mr_user_weights(&st, m, u, pi);
+    ck_assert_double_eq_tol(pi[0], 3 / (3 + 0.56766764161), TOL);
+    ck_assert_double_eq_tol(pi[1], 0.56766764161 / (3 + 0.56766764161), TOL);
+    /* and the prequential score uses those weights: a tie (s = 0) and
+     * s = [0, 4]: p = pi0 / 2 + pi1 sig(4) */
+    const float tie[2] = {1, 1}, s04[2] = {0, 4}, zero[2] = {0, 0};
+    update_ok(&st, m, &ap, u, tie, tie, &bf);
+    ck_assert_double_eq_tol(bf.p_chosen, 0.5, 1e-12);
+    ck_assert(bf.correct == (bf.p_chosen > 0.5));
+    ck_assert_double_eq_tol(st.beta[1], -0.56621916952, TOL);   /* equal losses: beta unmoved */
+    update_ok(&st, m, &ap, u, s04, zero, &bf);
+    ck_assert_double_eq_tol(bf.p_chosen, 0.84088550318 / 2 + (1 - 0.84088550318) / (1 + exp(-4.0)), 1e-7);
+    mr_user_free(&st);
+    mr_model_free(m);
+}
+END_TEST
+
+START_TEST(tie_is_not_correct)
+{
+    /* K = 1: p = sigmoid(0) = 1/2 exactly, which is not > 1/2 */
+    mr_error e;
+    mr_model *m = mr_model_new(1, 2, 2, MR_ROUTER_LINEAR, 0, &e);
+    ck_assert_ptr_nonnull(m);
+    mr_adapt_params ap = hedge_params(0.5, 0);
+    mr_user_state st;
+    ck_assert_int_eq(mr_user_init(&st, m, &ap, &e), 0);
+    const float feat[2] = {1, 2}, h[1] = {3};
+    mr_before bf;
+    update_ok(&st, m, &ap, feat, h, h, &bf);
+    ck_assert(bf.p_chosen == 0.5);
+    ck_assert(!bf.correct);
+    ck_assert_double_eq_tol(bf.logloss, log(2.0), 1e-15);
+    ck_assert_uint_eq(st.correct, 0);
+    ck_assert(st.beta[0] == 0.0f);
     mr_user_free(&st);
     mr_model_free(m);
 }
@@ -906,6 +945,7 @@ int main(void)
     Suite *s = suite_create("user_state");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hedge_one_step);
+    tcase_add_test(tc, tie_is_not_correct);
     tcase_add_test(tc, hedge_several_steps_and_prequential);
     tcase_add_test(tc, hedge_recentres);
     tcase_add_test(tc, hedge_fixed_share);

@@ -1,15 +1,14 @@
-/* JSON number -> float32 without strtof: request bodies carry hundreds of
- * thousands of numbers, strtof is locale-dependent and slow.
+/* JSON number -> float32 without strtof: request bodies carry tens of
+ * thousands of numbers, and strtof is locale-dependent and slow.
  *
  * The decimal significand (at most 19 significant digits, exact in uint64)
- * is scaled by a power of ten, then rounded to float. Fast path (the usual
- * <= 9-digit embeddings): significand <= 2^53 and |exponent| <= 22, scaled
- * in double.
- * Otherwise x87 long double (64-bit significand) does the scaling. The long double step errs by at most a few
- * units of 2^-64 relative, so the float result is within 1 ulp of the
- * correctly rounded one (in practice it is the correctly rounded one except
- * within ~2^-40 ulp of a tie). Digits past the 19th are dropped: their weight
- * is below 10^-18 relative, far under a float ulp (2^-24). */
+ * is scaled by a power of ten and rounded to float. Usual case (embeddings
+ * print with <= 9 digits): significand <= 2^53 and |exponent| <= 22, scaled
+ * in double, ~2^-52 relative error. Otherwise x87 long double (64-bit
+ * significand) does the scaling, a few units of 2^-64. Either error is far
+ * below a float ulp (2^-24), so the result is within 1 ulp of strtof's and
+ * equal to it except within a hair of a rounding tie. Digits past the 19th
+ * are dropped: their weight is below 10^-18 relative. */
 #include "core/float_parse.h"
 
 #include <float.h>

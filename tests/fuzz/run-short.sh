@@ -21,9 +21,11 @@ OUT=${OUT:-$(mktemp -d)}
 status=0
 for t in $targets; do
     mkdir -p "$OUT/$t"
+    dict=
+    [ "$t" = fuzz_float_parse ] || dict=-dict=$src/tests/fuzz/json.dict
     echo "== $t: ${secs}s"
     if ! (cd "$OUT" && "$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-            -print_final_stats=1 "$OUT/$t" "$src/tests/fuzz/corpus/$t" >"$OUT/$t.log" 2>&1); then
+            -print_final_stats=1 $dict "$OUT/$t" "$src/tests/fuzz/corpus/$t" >"$OUT/$t.log" 2>&1); then
         echo "!! $t failed; log and reproducer in $OUT" >&2
         tail -n 40 "$OUT/$t.log" >&2
         status=1

@@ -557,11 +557,22 @@ static int parse(mr_user_state *st, const uint8_t *buf, size_t len, mr_error *e)
     p += 4;
     if (idem_n > MR_IDEM_KEYS)
         return mr_errorf(e, "user state: %u idempotency keys (at most %d)", (unsigned)idem_n, MR_IDEM_KEYS);
+    /* every length is checked against the record before anything is allocated */
     size_t np = param_floats(st->mode, st->K, st->F);
-    /* what must follow, before the ring: the keys, the params, ring_n */
+    const uint8_t *at_params = p + (size_t)idem_n * IDEM_BYTES;
     if ((size_t)(buf + body - p) < (size_t)idem_n * IDEM_BYTES + 4 * np + 4)
         return mr_errorf(e, "user state: record of %zu bytes is too short for K=%u F=%u", len, (unsigned)K,
                          (unsigned)F);
+    uint32_t ring_n = get_u32(at_params + 4 * np);
+    if (ring_n > buffer)
+        return mr_errorf(e, "user state: ring holds %u examples but its capacity is %u", (unsigned)ring_n,
+                         (unsigned)buffer);
+    const uint8_t *at_ring = at_params + 4 * np + 4;
+    size_t ring_bytes = (size_t)ring_n * 4 * ((size_t)F + (size_t)K);
+    if ((size_t)(buf + body - at_ring) != ring_bytes)
+        return mr_errorf(e, "user state: record length %zu does not match its contents (%zu expected)", len,
+                         (size_t)(at_ring - buf) + ring_bytes + CRC_BYTES);
+
     for (uint32_t i = 0; i < idem_n; i++) {
         mr_idem_entry *en = &st->idem[i];
         en->key_hash = get_u64(p);
@@ -580,16 +591,7 @@ static int parse(mr_user_state *st, const uint8_t *buf, size_t len, mr_error *e)
         return -1;
     if (get_floats(p, np, st->params, "the parameters", e))
         return -1;
-    p += 4 * np;
-    uint32_t ring_n = get_u32(p);
-    p += 4;
-    if (ring_n > buffer)
-        return mr_errorf(e, "user state: ring holds %u examples but its capacity is %u", (unsigned)ring_n,
-                         (unsigned)buffer);
-    size_t ring_bytes = (size_t)ring_n * 4 * ((size_t)F + (size_t)K);
-    if ((size_t)(buf + body - p) != ring_bytes)
-        return mr_errorf(e, "user state: record length %zu does not match its contents (%zu expected)", len,
-                         (size_t)(p - buf) + ring_bytes + CRC_BYTES);
+    p = at_ring;
     for (uint32_t i = 0; i < ring_n; i++) {
         if (get_floats(p, F, st->ring_feat + (size_t)i * F, "the example ring", e) ||
             get_floats(p + 4 * (size_t)F, K, st->ring_loss + (size_t)i * K, "the example ring", e))
@@ -601,8 +603,6 @@ static int parse(mr_user_state *st, const uint8_t *buf, size_t len, mr_error *e)
     }
     st->ring_n = (int)ring_n;
     st->ring_head = buffer ? (int)(ring_n % buffer) : 0;
-    if (st->mode == MR_ADAPT_HEDGE && ring_n != 0)
-        return mr_errorf(e, "user state: a hedge state holds a ring");
     return 0;
 }
 

@@ -498,6 +498,8 @@ int jr_object_next(json_reader *r, jr_slice *key)
 {
     if (r->status != JR_OK)
         return -1;
+    if (r->depth == 0 || r->frames[r->depth - 1].is_array)
+        return fail(r, JR_E_TYPE, r->p, "not inside an object");
     jr_frame *f = &r->frames[r->depth - 1];
     const char *s = skip_ws(r->p, r->end);
     if (s < r->end && *s == '}') {
@@ -550,6 +552,8 @@ int jr_array_next(json_reader *r)
 {
     if (r->status != JR_OK)
         return -1;
+    if (r->depth == 0 || !r->frames[r->depth - 1].is_array)
+        return fail(r, JR_E_TYPE, r->p, "not inside an array");
     jr_frame *f = &r->frames[r->depth - 1];
     const char *s = skip_ws(r->p, r->end);
     if (s < r->end && *s == ']') {

@@ -173,9 +173,10 @@ static int check_finite(const mr_dataset *ds, const char *path, mr_error *e)
             mr_dataset_gather(ds, (mr_column)c, &i, 1, row);
             for (int j = 0; j < w; j++)
                 if (!isfinite(row[j])) {
+                    double bad = row[j];
                     free(row);
                     return mr_errorf(e, "%s: tensor '%s' row %lld column %d is not finite (%g)", path,
-                                     col_names[c], (long long)i, j, (double)row[j]);
+                                     col_names[c], (long long)i, j, bad);
                 }
         }
     }

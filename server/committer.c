@@ -84,21 +84,24 @@ static uint64_t mono_us(void)
 static void commit_batch(committer *cm, api_commit *batch)
 {
     store_write w[MAX_BATCH];
+    int results[MAX_BATCH];
     while (batch) {
         size_t n = 0;
         api_commit *first = batch;
         for (; batch && n < MAX_BATCH; batch = batch->next, n++)
-            w[n] = (store_write){batch->key, batch->klen, batch->val, batch->vlen};
+            w[n] = (store_write){batch->key, batch->klen, batch->val, batch->vlen,
+                                 batch->expect_version, batch->new_version};
         api_commit *rest = batch;
         mr_error e = {{0}};
         uint64_t t0 = mono_us();
-        int rc = cm->st->commit(cm->st, w, n, &e);
+        int rc = cm->st->commit(cm->st, w, n, results, &e);
         metrics_record_commit(cm->metrics, rc == 0, n, mono_us() - t0);
         if (rc)
             log_msg(LOG_ERROR, "store commit of %zu write(s) failed: %s", n, e.msg);
-        for (api_commit *c = first, *next; c != rest; c = next) {
+        size_t i = 0;
+        for (api_commit *c = first, *next; c != rest; c = next, i++) {
             next = c->next;   /* the waiter may free c */
-            settle(cm, c, rc, e.msg);
+            settle(cm, c, results[i], results[i] == STORE_CONFLICT ? "version conflict" : e.msg);
         }
     }
 }

@@ -21,7 +21,9 @@ struct api_commit {
     size_t klen;
     uint8_t *val;             /* NULL: delete */
     size_t vlen;
-    int status;               /* after completion: 0 durable, -1 failed */
+    int64_t expect_version;   /* see store_write */
+    int64_t new_version;
+    int status;               /* after completion: STORE_OK, STORE_CONFLICT or STORE_FAILED */
     char error[sizeof(mr_error)];
     atomic_int phase;         /* see committer.c */
     commit_cb on_done;        /* the request waiting for it */

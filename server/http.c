@@ -34,7 +34,10 @@ typedef struct {
     api_commit *commit;
     api_response held;
     struct MHD_Connection *conn;
+    int attempts;              /* re-runs after a version conflict (shared stores) */
 } request_state;
+
+#define MAX_CONFLICT_RETRIES 8
 
 static uint64_t now_ns(void)
 {
@@ -264,12 +267,21 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_sta
 
 /* The held answer goes out if the write is durable; a 503 otherwise, so no
  * update is ever acknowledged that the store did not take. */
-static enum MHD_Result answer_after_commit(server *s, struct MHD_Connection *c, request_state *r)
+static enum MHD_Result answer_after_commit(server *s, struct MHD_Connection *c, request_state *r,
+                                          const char *url, const char *method)
 {
     api_response res = r->held;
     api_commit *commit = r->commit;
     r->commit = NULL;
-    if (commit->status != 0) {
+    if (commit->status == STORE_CONFLICT && r->attempts < MAX_CONFLICT_RETRIES) {
+        /* another replica updated the user first and nothing of ours was
+         * written: run the request again on the fresh state */
+        free(res.body);
+        commit_free(commit);
+        r->attempts++;
+        return dispatch(s, c, r, url, method);
+    }
+    if (commit->status != STORE_OK) {
         free(res.body);
         api_error err;
         api_fail(&err, 503, "store_unavailable", "", "the update was not stored: %s", commit->error);
@@ -307,7 +319,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->commit)
-        return answer_after_commit(s, c, r);
+        return answer_after_commit(s, c, r, url, method);
     if (r->early_status)
         return answer_early(s, c, r);
     return dispatch(s, c, r, url, method);

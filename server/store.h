@@ -15,16 +15,27 @@ typedef struct {
     size_t klen;
     const uint8_t *val;    /* NULL: delete the key */
     size_t vlen;
+    /* Optimistic concurrency for stores shared by several replicas: the
+     * version the new record was derived from (0: the user had no state), or
+     * -1 to write unconditionally. A single-writer store may ignore it. */
+    int64_t expect_version;
+    int64_t new_version;   /* version inside the new record (0 for a delete) */
 } store_write;
+
+/* Per-write outcome of a commit. */
+enum { STORE_OK = 0, STORE_CONFLICT = 1, STORE_FAILED = -1 };
 
 typedef struct store store;
 struct store {
     const char *name;
     /* 1 found (*val malloc'd), 0 absent, -1 error. Safe from any thread. */
     int (*get)(store *s, const char *key, size_t klen, uint8_t **val, size_t *vlen, mr_error *e);
-    /* Apply every write in one atomic transaction, durable as configured
-     * (strict: synced before it returns). Called from one thread only. */
-    int (*commit)(store *s, const store_write *w, size_t n, mr_error *e);
+    /* Apply the writes, durable as configured (strict: synced before it
+     * returns), and set results[i] to STORE_OK, STORE_CONFLICT (the stored
+     * version is not w[i].expect_version: nothing written for that key) or
+     * STORE_FAILED. Returns 0 when every write is OK, else -1 with e set.
+     * Called from one thread only. */
+    int (*commit)(store *s, const store_write *w, size_t n, int *results, mr_error *e);
     /* Flush what relaxed durability left unsynced. */
     int (*sync)(store *s, mr_error *e);
     /* Number of keys stored. */

@@ -50,9 +50,10 @@ static int lmdb_get(store *base, const char *key, size_t klen, uint8_t **val, si
     return out;
 }
 
-static int lmdb_commit(store *base, const store_write *w, size_t n, mr_error *e)
+/* One transaction for the whole batch: all writes land or none. This process
+ * is the only writer of its environment, so expect_version needs no check. */
+static int lmdb_commit_all(lmdb_store *s, const store_write *w, size_t n, mr_error *e)
 {
-    lmdb_store *s = (lmdb_store *)base;
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc)
@@ -76,6 +77,14 @@ static int lmdb_commit(store *base, const store_write *w, size_t n, mr_error *e)
     if (rc)
         return lmdb_fail(e, "commit", s->dir, rc);
     return 0;
+}
+
+static int lmdb_commit(store *base, const store_write *w, size_t n, int *results, mr_error *e)
+{
+    int rc = lmdb_commit_all((lmdb_store *)base, w, n, e);
+    for (size_t i = 0; i < n; i++)
+        results[i] = rc ? STORE_FAILED : STORE_OK;
+    return rc;
 }
 
 static int lmdb_sync(store *base, mr_error *e)

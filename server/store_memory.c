@@ -46,9 +46,8 @@ static int mem_get(store *base, const char *key, size_t klen, uint8_t **val, siz
     return out;
 }
 
-static int mem_commit(store *base, const store_write *w, size_t n, mr_error *e)
+static int mem_commit_all(mem_store *s, const store_write *w, size_t n, mr_error *e)
 {
-    mem_store *s = (mem_store *)base;
     /* allocate everything first so the batch applies whole or not at all */
     mem_entry **fresh = calloc(n ? n : 1, sizeof *fresh);
     if (!fresh)
@@ -89,6 +88,14 @@ static int mem_commit(store *base, const store_write *w, size_t n, mr_error *e)
     pthread_mutex_unlock(&s->lock);
     free(fresh);
     return 0;
+}
+
+static int mem_commit(store *base, const store_write *w, size_t n, int *results, mr_error *e)
+{
+    int rc = mem_commit_all((mem_store *)base, w, n, e);
+    for (size_t i = 0; i < n; i++)
+        results[i] = rc ? STORE_FAILED : STORE_OK;
+    return rc;
 }
 
 static int mem_sync(store *base, mr_error *e)

@@ -222,6 +222,7 @@ int users_update(users *u, const char *user, const mr_model *m, api_user_fn fn, 
         return rc < 0 ? -1 : 0;
     }
     st.updated_ms = now_ms();
+    int64_t expect = x->present ? (int64_t)x->st.version : 0;
     size_t n = mr_user_serialized_size(&st);
     uint8_t *buf = malloc(n);
     api_commit *c = NULL;
@@ -235,6 +236,8 @@ int users_update(users *u, const char *user, const mr_model *m, api_user_fn fn, 
         pthread_mutex_unlock(&s->lock);
         return api_fail(err, 500, "internal", "", "out of memory staging the update");
     }
+    c->expect_version = expect;
+    c->new_version = (int64_t)st.version;
     if (x->present)
         mr_user_free(&x->st);
     x->st = st;
@@ -260,6 +263,7 @@ int users_delete(users *u, const char *user, api_commit **commit, api_error *err
         pthread_mutex_unlock(&s->lock);
         return api_fail(err, 500, "internal", "", "out of memory staging the delete");
     }
+    c->expect_version = -1;   /* a delete wins whatever the version */
     if (x->present)
         mr_user_free(&x->st);
     x->present = false;

@@ -1,6 +1,7 @@
 /* api/score_request: valid single and batch bodies in both vector forms and
  * all dtypes, and every field error with its status, code and path. */
 #include <check.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -461,6 +462,45 @@ START_TEST(full_size_message)
 }
 END_TEST
 
+START_TEST(error_bodies)
+{
+    api_error e;
+    ck_assert_int_eq(api_fail(&e, 422, "bad_pair", "batch[1].pairs[0]", "compares response %d with itself", 2), -1);
+    ck_assert_str_eq(e.message, "batch[1].pairs[0]: compares response 2 with itself");
+    char *js = api_error_json(&e);
+    ck_assert_ptr_nonnull(js);
+    json_error_t je;
+    json_t *j = json_loads(js, 0, &je);
+    ck_assert_ptr_nonnull(j);
+    json_t *in = json_object_get(j, "error");
+    ck_assert_str_eq(json_string_value(json_object_get(in, "code")), "bad_pair");
+    ck_assert_str_eq(json_string_value(json_object_get(in, "message")), e.message);
+    ck_assert_str_eq(json_string_value(json_object_get(in, "field")), "batch[1].pairs[0]");
+    ck_assert_uint_eq(json_object_size(j), 1);
+    json_decref(j);
+    free(js);
+    /* No field: no "field" member, message unprefixed. */
+    api_fail(&e, 400, "bad_json", NULL, "empty body");
+    ck_assert_str_eq(e.message, "empty body");
+    js = api_error_json(&e);
+    j = json_loads(js, 0, &je);
+    ck_assert_ptr_null(json_object_get(json_object_get(j, "error"), "field"));
+    json_decref(j);
+    free(js);
+    /* A message cut inside a UTF-8 sequence still serialises. */
+    char big[600];
+    memset(big, 'x', sizeof big);
+    memcpy(big + 508, "\xc3\xa9\xc3\xa9\xc3\xa9", 6); /* cut after 1.5 of them */
+    big[599] = 0;
+    api_fail(&e, 400, "bad_value", "", "%s", big);
+    ck_assert_uint_eq(strlen(e.message), 511);
+    js = api_error_json(&e);
+    ck_assert_ptr_nonnull(js);
+    ck_assert_ptr_nonnull(strstr(js, "xx???\""));
+    free(js);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("score_request");
@@ -474,6 +514,7 @@ int main(void)
     tcase_add_test(tc, nesting_is_a_clean_400);
     tcase_add_test(tc, batch_bodies);
     tcase_add_test(tc, full_size_message);
+    tcase_add_test(tc, error_bodies);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

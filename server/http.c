@@ -313,7 +313,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return r->early_status ? answer_early(s, c, r) : MHD_YES;
     }
     if (*upload_size) {
-        if (!r->early_status)
+        /* a body where the route takes none is read and dropped */
+        if (!r->early_status && r->route->takes_body)
             append_body(s, r, upload_data, *upload_size);
         *upload_size = 0;
         return MHD_YES;

@@ -302,13 +302,19 @@ class LifecycleTest(unittest.TestCase):
     def test_drain_finishes_requests_in_flight(self):
         srv = Server(BINARY, "--drain_timeout_ms", "5000")
         body = json.dumps(demo_body(3)).encode()
+        idle = srv.conn()
+        self.assertEqual(srv.request("GET", "/readyz", conn=idle)[0], 200)
         s = socket.create_connection(("127.0.0.1", srv.port))
         s.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"Content-Length: %d\r\n\r\n" % len(body) + body[:100])
         time.sleep(0.2)
         srv.signal(signal.SIGTERM)
         self.assertTrue(srv.wait_log(r"draining"))
-        # readiness is gone and no new connection is accepted
+        # readiness is gone (on a connection opened before) and no new connection is accepted
+        status, hdrs, data = srv.request("GET", "/readyz", conn=idle)
+        self.assertEqual((status, json.loads(data)["status"]), (503, "draining"))
+        self.assertEqual(hdrs.get("connection"), "close")
+        idle.close()
         time.sleep(0.1)
         with self.assertRaises(OSError):
             c = socket.create_connection(("127.0.0.1", srv.port), timeout=2)

@@ -104,6 +104,10 @@ class Server:
                 self.proc.wait()
         self._reader.join(5)
         self.proc.stderr.close()
+        # a sanitizer build reports on stderr: any report fails the test
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in self.log():
+                raise AssertionError("sanitizer report from the server:\n" + self.log()[-4000:])
         if self.own_state_dir:
             shutil.rmtree(self.own_state_dir, ignore_errors=True)
         return self.proc.returncode

@@ -33,9 +33,11 @@ class Base(unittest.TestCase):
         self.servers = []
 
     def tearDown(self):
-        for s in self.servers:
-            s.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            for s in self.servers:
+                self.assertIn(s.stop(), (0, -signal.SIGKILL))
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, *args):
         srv = Server(BINARY, "--state_dir", os.path.join(self.tmp, "var"), *args)

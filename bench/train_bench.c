@@ -131,6 +131,49 @@ static double train_rate(const char *path, int K, mr_router_kind kind, int H, in
     return rate;
 }
 
+/* The step without the data path: forward + backward of one in-memory batch
+ * (the gemms and the per-pair loss), and the same plus the AdamW update. */
+static void step_rates(int d, int K, double f_pair, double peak)
+{
+    mr_error e;
+    mr_model *m = mr_model_new(K, d, d, MR_ROUTER_LINEAR, 0, &e);
+    mr_batch_ws ws;
+    mr_adamw opt;
+    float *grad = m ? malloc(m->n_params * sizeof(float)) : NULL;
+    if (!m || !grad || mr_batch_ws_init(&ws, m, 32, &e) < 0 || mr_adamw_init(&opt, m->n_params, 0, &e) < 0) {
+        fprintf(stderr, "train_bench: out of memory\n");
+        exit(1);
+    }
+    mr_rng r;
+    mr_rng_seed(&r, 3);
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = (float)(0.01 * mr_rng_normal(&r));
+    float *U = malloc(32 * (size_t)d * sizeof(float)), *D = malloc(32 * (size_t)d * sizeof(float));
+    for (size_t i = 0; i < 32 * (size_t)d; i++) {
+        U[i] = (float)mr_rng_normal(&r);
+        D[i] = (float)mr_rng_normal(&r);
+    }
+    for (int with_adam = 0; with_adam < 2; with_adam++) {
+        int steps = 2000;
+        double t = now();
+        for (int s = 0; s < steps; s++) {
+            mr_stage1_loss_grad(m, MR_OBJ_MICRO, 0.5, MR_REG_EXAMPLE, U, D, 32, grad, &ws);
+            if (with_adam)
+                mr_adamw_step(&opt, m->params, grad, 1e-6);
+        }
+        t = now() - t;
+        double rate = 32.0 * steps / t;
+        printf("  one in-memory batch, forward+backward%s: %.0f pairs/s, %.1f GFLOP/s = %.0f%% of peak\n",
+               with_adam ? " + AdamW" : "", rate, rate * f_pair / 1e9, 100.0 * rate * f_pair / 1e9 / peak);
+    }
+    free(U);
+    free(D);
+    free(grad);
+    mr_adamw_free(&opt);
+    mr_batch_ws_free(&ws);
+    mr_model_free(m);
+}
+
 static long status_kb(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -183,6 +226,7 @@ int main(int argc, char **argv)
     unlink(path);
     printf("train d=%d K=%d batch 32, linear router: %.0f pairs/s, %.1f GFLOP/s = %.0f%% of sgemm peak\n", d, K, r_lin,
            r_lin * f_lin / 1e9, 100.0 * r_lin * f_lin / 1e9 / peak);
+    step_rates(d, K, f_lin, peak);
     printf("train d=%d K=%d batch 32, MLP router H=%d: %.0f pairs/s, %.1f GFLOP/s = %.0f%% of sgemm peak\n", d, K, H,
            r_mlp, r_mlp * f_mlp / 1e9, 100.0 * r_mlp * f_mlp / 1e9 / peak);
     if (quick)

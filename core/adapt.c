@@ -180,10 +180,7 @@ int mr_adapt(mr_model *m, const mr_dataset *ds, const mr_adapt_opts *o, mr_adapt
     /* heads are frozen: each example's per-head losses are computed once */
     for (int64_t b0 = 0; b0 < n; b0 += o->batch) {
         int nb = (int)(n - b0 < o->batch ? n - b0 : o->batch);
-        mr_dataset_gather(ds, MR_COL_CHOSEN, sel + b0, nb, ws.D);
-        mr_dataset_gather(ds, MR_COL_REJECTED, sel + b0, nb, ws.R);
-        for (size_t j = 0; j < (size_t)nb * (size_t)m->d; j++)
-            ws.D[j] -= ws.R[j];
+        mr_dataset_gather_diff(ds, sel + b0, nb, ws.D, ws.R);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, K, m->d, 1.0f, ws.D, m->d, m->head_w, m->d, 0.0f,
                     ws.S, K);
         for (int i = 0; i < nb; i++)

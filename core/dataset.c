@@ -53,6 +53,27 @@ void mr_dataset_gather(const mr_dataset *ds, mr_column c, const int64_t *idx, in
         convert_row(t, t->data + (size_t)idx[i] * row_bytes, width, out + (size_t)i * width);
 }
 
+void mr_dataset_gather_diff(const mr_dataset *ds, const int64_t *idx, int nb, float *out, float *scratch)
+{
+    const st_tensor *c = ds->col[MR_COL_CHOSEN], *r = ds->col[MR_COL_REJECTED];
+    size_t d = (size_t)ds->d;
+    if (c->dtype == ST_F32 && r->dtype == ST_F32 && (uintptr_t)c->data % sizeof(float) == 0 &&
+        (uintptr_t)r->data % sizeof(float) == 0) {
+        const float *cf = (const float *)(const void *)c->data, *rf = (const float *)(const void *)r->data;
+        for (int i = 0; i < nb; i++) {
+            const float *a = cf + (size_t)idx[i] * d, *b = rf + (size_t)idx[i] * d;
+            float *o = out + (size_t)i * d;
+            for (size_t j = 0; j < d; j++)
+                o[j] = a[j] - b[j];
+        }
+        return;
+    }
+    mr_dataset_gather(ds, MR_COL_CHOSEN, idx, nb, out);
+    mr_dataset_gather(ds, MR_COL_REJECTED, idx, nb, scratch);
+    for (size_t j = 0; j < (size_t)nb * d; j++)
+        out[j] -= scratch[j];
+}
+
 /* Parse the attribute names: a JSON array of strings, or a comma list. */
 static int parse_names(const char *s, char ***out, int *n_out)
 {

@@ -40,6 +40,10 @@ static inline int mr_dataset_width(const mr_dataset *ds, mr_column c)
 /* Gather rows idx[0..nb) of a column as float32 into out[nb * width]. */
 void mr_dataset_gather(const mr_dataset *ds, mr_column c, const int64_t *idx, int nb, float *out);
 
+/* out[nb * d] = chosen - rejected of rows idx[0..nb): one pass straight from
+ * the mapping for aligned F32 files; scratch[nb * d] is used otherwise. */
+void mr_dataset_gather_diff(const mr_dataset *ds, const int64_t *idx, int nb, float *out, float *scratch);
+
 /* Streaming writer: the header is fixed up front from the shapes, rows are
  * written in place with pwrite, and the file appears atomically (PATH.tmp.PID,
  * fsync, rename) on finish; abort removes the temporary. */

@@ -96,10 +96,7 @@ int mr_evaluate(const mr_model *m, const mr_dataset *ds, mr_eval_result *r, mr_e
         int nb = (int)(ds->n - b0 < B ? ds->n - b0 : B);
         for (int i = 0; i < nb; i++)
             idx[i] = b0 + i;
-        mr_dataset_gather(ds, MR_COL_CHOSEN, idx, nb, ws.D);
-        mr_dataset_gather(ds, MR_COL_REJECTED, idx, nb, ws.R);
-        for (size_t j = 0; j < (size_t)nb * (size_t)m->d; j++)
-            ws.D[j] -= ws.R[j];
+        mr_dataset_gather_diff(ds, idx, nb, ws.D, ws.R);
         mr_dataset_gather(ds, MR_COL_PROMPT, idx, nb, ws.U);
         mr_forward_batch(m, ws.U, ws.D, nb, 0, &ws);
         if (r->has_context) {

@@ -258,20 +258,92 @@ void mr_adamw_free(mr_adamw *opt)
     opt->m = opt->v = NULL;
 }
 
+/* The update runs over every parameter each step, so it has to be vector
+ * code; compilers keep sqrtf scalar for its errno path, hence intrinsics.
+ * Every lane does the same IEEE operations in the same order as the scalar
+ * tail (no FMA), so the result is bitwise the same on every path. */
+typedef struct {
+    float b1, b2, c1, c2, lr, decay, eps;
+} adamw_coef;
+
+static void adamw_scalar(size_t i, size_t n, float *p, float *m, float *v, const float *g, const adamw_coef *k)
+{
+    for (; i < n; i++) {
+        m[i] = k->b1 * m[i] + (1.0f - k->b1) * g[i];
+        v[i] = k->b2 * v[i] + (1.0f - k->b2) * g[i] * g[i];
+        p[i] = p[i] * k->decay - k->lr * (m[i] * k->c1) / (sqrtf(v[i] * k->c2) + k->eps);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+__attribute__((target("avx"))) static void adamw_avx(size_t n, float *p, float *m, float *v, const float *g,
+                                                     const adamw_coef *k)
+{
+    const __m256 b1 = _mm256_set1_ps(k->b1), b2 = _mm256_set1_ps(k->b2), nb1 = _mm256_set1_ps(1.0f - k->b1),
+                 nb2 = _mm256_set1_ps(1.0f - k->b2), c1 = _mm256_set1_ps(k->c1), c2 = _mm256_set1_ps(k->c2),
+                 lr = _mm256_set1_ps(k->lr), decay = _mm256_set1_ps(k->decay), eps = _mm256_set1_ps(k->eps);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i);
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(nb1, gi));
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(nb2, gi), gi));
+        __m256 den = _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(vi, c2)), eps);
+        __m256 step = _mm256_div_ps(_mm256_mul_ps(lr, _mm256_mul_ps(mi, c1)), den);
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(p + i), decay), step));
+    }
+    adamw_scalar(i, n, p, m, v, g, k);
+}
+
+static void adamw_sse(size_t n, float *p, float *m, float *v, const float *g, const adamw_coef *k)
+{
+    const __m128 b1 = _mm_set1_ps(k->b1), b2 = _mm_set1_ps(k->b2), nb1 = _mm_set1_ps(1.0f - k->b1),
+                 nb2 = _mm_set1_ps(1.0f - k->b2), c1 = _mm_set1_ps(k->c1), c2 = _mm_set1_ps(k->c2),
+                 lr = _mm_set1_ps(k->lr), decay = _mm_set1_ps(k->decay), eps = _mm_set1_ps(k->eps);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 gi = _mm_loadu_ps(g + i);
+        __m128 mi = _mm_add_ps(_mm_mul_ps(b1, _mm_loadu_ps(m + i)), _mm_mul_ps(nb1, gi));
+        __m128 vi = _mm_add_ps(_mm_mul_ps(b2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(nb2, gi), gi));
+        __m128 den = _mm_add_ps(_mm_sqrt_ps(_mm_mul_ps(vi, c2)), eps);
+        __m128 step = _mm_div_ps(_mm_mul_ps(lr, _mm_mul_ps(mi, c1)), den);
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        _mm_storeu_ps(p + i, _mm_sub_ps(_mm_mul_ps(_mm_loadu_ps(p + i), decay), step));
+    }
+    adamw_scalar(i, n, p, m, v, g, k);
+}
+
+static void adamw_kernel(size_t n, float *p, float *m, float *v, const float *g, const adamw_coef *k)
+{
+    if (__builtin_cpu_supports("avx"))
+        adamw_avx(n, p, m, v, g, k);
+    else
+        adamw_sse(n, p, m, v, g, k);
+}
+#else
+static void adamw_kernel(size_t n, float *p, float *m, float *v, const float *g, const adamw_coef *k)
+{
+    adamw_scalar(0, n, p, m, v, g, k);
+}
+#endif
+
 void mr_adamw_step(mr_adamw *opt, float *params, const float *grad, double lr)
 {
     opt->t++;
-    const float b1 = (float)opt->beta1, b2 = (float)opt->beta2, eps = (float)opt->eps;
-    const float c1 = (float)(1.0 / (1.0 - pow(opt->beta1, (double)opt->t)));
-    const float c2 = (float)(1.0 / (1.0 - pow(opt->beta2, (double)opt->t)));
-    const float flr = (float)lr, decay = (float)(1.0 - lr * opt->weight_decay);
-    float *restrict m = opt->m, *restrict v = opt->v, *restrict p = params;
-    const float *restrict g = grad;
-    for (size_t i = 0; i < opt->n; i++) {
-        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-        p[i] = p[i] * decay - flr * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
-    }
+    adamw_coef k = {
+        .b1 = (float)opt->beta1,
+        .b2 = (float)opt->beta2,
+        .c1 = (float)(1.0 / (1.0 - pow(opt->beta1, (double)opt->t))),
+        .c2 = (float)(1.0 / (1.0 - pow(opt->beta2, (double)opt->t))),
+        .lr = (float)lr,
+        .decay = (float)(1.0 - lr * opt->weight_decay),
+        .eps = (float)opt->eps,
+    };
+    adamw_kernel(opt->n, params, opt->m, opt->v, grad, &k);
 }
 
 double mr_cosine_lr(double lr, int64_t step, int64_t total, double warmup)
@@ -348,10 +420,7 @@ int mr_train(mr_model *m, const mr_dataset *ds, const mr_train_opts *o, mr_train
         st.epoch = ep + 1;
         for (int64_t b0 = 0; b0 < ds->n; b0 += o->batch) {
             int nb = (int)(ds->n - b0 < o->batch ? ds->n - b0 : o->batch);
-            mr_dataset_gather(ds, MR_COL_CHOSEN, idx + b0, nb, ws.D);
-            mr_dataset_gather(ds, MR_COL_REJECTED, idx + b0, nb, ws.R);
-            for (size_t j = 0; j < (size_t)nb * (size_t)m->d; j++)
-                ws.D[j] -= ws.R[j];
+            mr_dataset_gather_diff(ds, idx + b0, nb, ws.D, ws.R);
             mr_dataset_gather(ds, MR_COL_PROMPT, idx + b0, nb, ws.U);
             double loss = mr_stage1_loss_grad(m, o->objective, o->alpha, o->reg, ws.U, ws.D, nb, grad, &ws);
             if (!isfinite(loss)) {

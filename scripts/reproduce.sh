@@ -4,7 +4,8 @@
 # with every command it ran. Usage:
 #   scripts/reproduce.sh [path/to/microrm] [output.md]
 # Environment: N (training pairs, default 80000), EPOCHS (default 30),
-# WORK (scratch directory, default a fresh mktemp -d, removed at the end).
+# WORK (scratch directory, default a fresh mktemp -d, removed at the end
+# unless KEEP=1).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +20,7 @@ SEED=1
 [ -x "$MICRORM" ] || { echo "reproduce: $MICRORM is not an executable (build first: ninja -C build)" >&2; exit 2; }
 WORK=${WORK:-$(mktemp -d /tmp/microrm-reproduce.XXXXXX)}
 mkdir -p "$WORK"
-trap 'rm -rf "$WORK"' EXIT
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 export OPENBLAS_NUM_THREADS=1
 LOG="$WORK/commands.log"
 : >"$LOG"
@@ -142,6 +143,7 @@ w("## Table 2: variants (mean over attributes)")
 w("")
 w("| model | static mixture | routed on prompt | best head | routed on context, B = 50 |")
 w("|---|---:|---:|---:|---:|")
+w(f"| Static baseline (`--baseline static`, K = 10) | {pct(avg(static)['static'])} | {pct(avg(static)['prompt_routed'])} | {pct(avg(static)['best_head'])} | |")
 w(f"| MiCRo, DESIGN loss (alpha 0.5 per example) | {pct(avg(mex)['static'])} | {pct(avg(mex)['prompt_routed'])} | {pct(avg(mex)['best_head'])} | {pct(avg(mex50)['routed'])} |")
 w(f"| MiCRo, `--reg batch` (alpha 0.5 on batch-mean weights) | {pct(avg(mic)['static'])} | {pct(avg(mic)['prompt_routed'])} | {pct(avg(mic)['best_head'])} | {pct(avg(mic50)['routed'])} |")
 w(f"| same, stage 2 from the stage-1 router (`--init stage1`) | | | | {pct(avg(mic50s1)['routed'])} |")

@@ -66,6 +66,11 @@ static const cfg_entry entries[] = {
     /* connections and threads */
     {"max_connections", CFG_INT, F(max_connections), "1024", 1, 65536, 0, NULL,
      "most simultaneous HTTP connections"},
+    {"max_connections_per_ip", CFG_INT, F(max_connections_per_ip), "0", 0, 65536, 0, NULL,
+     "most simultaneous connections from one client address (0 = no limit beyond max_connections)"},
+    {"max_in_flight", CFG_INT, F(max_in_flight), "512", 1, 1048576, 0, NULL,
+     "most API requests being processed at once (including updates waiting for their commit); "
+     "beyond it the server answers 503 with Retry-After instead of queueing (probes are exempt)"},
     {"connection_timeout_ms", CFG_INT, F(connection_timeout_ms), "30000", 0, 86400000, 0, NULL,
      "idle connection timeout in milliseconds (0 = never)"},
     {"threads", CFG_INT, F(threads), "0", 0, 1024, 0, NULL,

@@ -21,6 +21,8 @@ typedef struct {
     int max_batch;              /* 256 */
     int max_pairs;              /* 1024 */
     int max_connections;        /* 1024 */
+    int max_connections_per_ip; /* 0 = no limit */
+    int max_in_flight;          /* 512 */
     int connection_timeout_ms;  /* 30000 */
     int threads;                /* 0 = number of cores */
     char *adapt;                /* hedge | router */

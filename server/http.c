@@ -126,6 +126,12 @@ static void check_headers(server *s, struct MHD_Connection *c, request_state *r,
         fail_early(r, 401, "unauthorized", "%s", "missing or wrong bearer token");
         return;
     }
+    /* shed load instead of queueing without bound; probes stay answerable */
+    if (!r->route->public && atomic_load(&s->metrics.in_flight) > s->cfg->max_in_flight) {
+        atomic_fetch_add(&s->metrics.shed, 1);
+        fail_early(r, 503, "overloaded", "%s", "too many requests in flight; retry shortly");
+        return;
+    }
     if (!r->route->takes_body)
         return;
     if (!json_content_type(c)) {
@@ -379,6 +385,7 @@ int http_start(server *s, mr_error *e)
                               MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_THREAD_POOL_SIZE, threads,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                               MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -246,6 +246,10 @@ char *metrics_render(metrics *m, const mr_model *model, const metrics_gauges *g)
                   "# TYPE microrm_http_requests_in_flight gauge\n"
                   "microrm_http_requests_in_flight %lld\n",
               (long long)atomic_load(&m->in_flight));
+    tb_printf(&t, "# HELP microrm_http_requests_shed_total Requests answered 503 because max_in_flight was reached.\n"
+                  "# TYPE microrm_http_requests_shed_total counter\n"
+                  "microrm_http_requests_shed_total %llu\n",
+              (unsigned long long)atomic_load(&m->shed));
     tb_printf(&t, "# HELP microrm_model_reloads_total Model reloads (SIGHUP), by result.\n"
                   "# TYPE microrm_model_reloads_total counter\n"
                   "microrm_model_reloads_total{result=\"ok\"} %llu\n"

@@ -22,6 +22,7 @@ typedef struct {
     atomic_uint_fast64_t latency_sum_us[METRICS_MAX_ENDPOINTS];
     atomic_uint_fast64_t latency_count[METRICS_MAX_ENDPOINTS];
     atomic_int_fast64_t in_flight;
+    atomic_uint_fast64_t shed;                     /* answered 503 for max_in_flight */
     atomic_uint_fast64_t reloads_ok, reloads_failed;
 
     /* online routing (prequential: each feedback scored before it is applied) */

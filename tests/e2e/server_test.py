@@ -334,6 +334,48 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(srv.wait(20), 0)
         srv.stop()
 
+    def test_overload_sheds_with_retry_after(self):
+        srv = Server(BINARY, "--max_in_flight", "1", "--store", "memory")
+        try:
+            body = json.dumps(demo_body(2)).encode()
+            slow = socket.create_connection(("127.0.0.1", srv.port))
+            slow.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+            time.sleep(0.2)   # the slow request is now in flight
+            status, hdrs, data = srv.request("POST", "/score", body=demo_body(2))
+            self.assertEqual((status, json.loads(data)["error"]["code"]), (503, "overloaded"))
+            self.assertEqual(hdrs["retry-after"], "1")
+            self.assertEqual(srv.request("GET", "/healthz")[0], 200)     # probes are exempt
+            slow.sendall(body[10:])
+            self.assertTrue(slow.recv(100).startswith(b"HTTP/1.1 200"))
+            slow.close()
+            time.sleep(0.1)
+            self.assertEqual(srv.json("POST", "/score", demo_body(2))[0], 200)
+            self.assertIn("microrm_http_requests_shed_total 1", srv.request("GET", "/metrics")[2].decode())
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_per_ip_connection_limit(self):
+        srv = Server(BINARY, "--max_connections_per_ip", "2", "--store", "memory")
+        try:
+            held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(2)]
+            time.sleep(0.2)
+            extra = socket.create_connection(("127.0.0.1", srv.port))
+            extra.settimeout(5)
+            try:
+                extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = extra.recv(100)
+            except (ConnectionResetError, BrokenPipeError):
+                data = b""
+            self.assertEqual(data, b"")   # refused: closed without an answer
+            extra.close()
+            for h in held:
+                h.close()
+            time.sleep(0.2)
+            self.assertEqual(srv.json("GET", "/healthz")[0], 200)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
     def test_stalled_client_is_disconnected(self):
         srv = Server(BINARY, "--connection_timeout_ms", "1000")
         try:

@@ -139,12 +139,33 @@ non2xx() { # BEFORE AFTER ENDPOINT
     ' "$1" "$2"
 }
 
-# Runs wrk once; sets w_requests w_status_errors w_socket_errors w_seconds w_p50 w_p99.
+# CPU ticks: "busy steal server children" (machine-wide busy and stolen
+# ticks from /proc/stat, microrm's ticks, and this shell's waited-for
+# children, which include wrk: pass $BASHPID, a $(...) has its own).
+ticks() { # SHELL_PID
+    local busy steal srv kids
+    read -r busy steal < <(awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9, $9}' /proc/stat)
+    srv=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$server_pid/stat")
+    kids=$(awk '{sub(/^.*\) /, ""); print $14 + $15}' "/proc/$1/stat")
+    echo "$busy $steal $srv $kids"
+}
+hz=$(getconf CLK_TCK)
+
+# Runs wrk once; sets w_requests w_status_errors w_socket_errors w_seconds w_p50 w_p99
+# and w_cpu ("server_cores wrk_cores other_cores steal_cores" over the run).
 run_wrk() { # CONNECTIONS PATH TEMPLATE N
-    local out line
+    local out line t0 t1 me=$BASHPID
+    t0=$(ticks "$me")
     out=$(TEMPLATE=$3 N=$4 wrk -t1 -c"$1" -d"${duration}s" -s "$here/update.lua" "$url$2")
+    t1=$(ticks "$me")
     line=$(grep '^BENCH ' <<<"$out") || { echo "update_bench: no figures from wrk: $out" >&2; exit 1; }
     read -r _ _ w_requests _ _ _ w_status_errors _ _ _ w_p50 _ w_p99 _ w_seconds _ w_socket_errors <<<"$line"
+    w_cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$w_seconds" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        busy = (y[1] - x[1]) / hz / s; steal = (y[2] - x[2]) / hz / s
+        srv = (y[3] - x[3]) / hz / s; wrk = (y[4] - x[4]) / hz / s
+        other = busy - steal - srv - wrk; if (other < 0) other = 0
+        printf "%.2f %.2f %.2f %.2f", srv, wrk, other, steal }')
     kill -0 "$server_pid" 2>/dev/null || { echo "update_bench: microrm died (log: $work/microrm.log)" >&2; tail -5 "$work/microrm.log" >&2; exit 1; }
 }
 
@@ -158,21 +179,45 @@ update_run() { # TEMPLATE
     syncs=$(( $(metric "$m1" 'microrm_store_syncs_total{result="ok"}') - $(metric "$m0" 'microrm_store_syncs_total{result="ok"}') ))
     writes=$(awk -v a="$(metric "$m1" microrm_store_writes_per_commit_sum)" -v b="$(metric "$m0" microrm_store_writes_per_commit_sum)" 'BEGIN {print a - b}')
     commits=$(( $(metric "$m1" microrm_store_writes_per_commit_count) - $(metric "$m0" microrm_store_writes_per_commit_count) ))
+    local commit_s
+    commit_s=$(awk -v a="$(metric "$m1" microrm_store_commit_duration_seconds_sum)" \
+                   -v b="$(metric "$m0" microrm_store_commit_duration_seconds_sum)" 'BEGIN {print a - b}')
     awk -v r="$w_requests" -v e="$w_status_errors" -v s="$w_seconds" -v y="$syncs" -v w="$writes" -v c="$commits" \
-        -v se="$w_socket_errors" -v p50="$w_p50" -v p99="$w_p99" \
-        'BEGIN {printf "%.1f %.1f %.2f %d %d %s %s", (r - e) / s, y / s, (c > 0) ? w / c : 0, e, se, p50, p99}'
-    echo " | $(non2xx "$m0" "$m1" /route/update)"
+        -v se="$w_socket_errors" -v p50="$w_p50" -v p99="$w_p99" -v cs="$commit_s" \
+        'BEGIN {printf "%.1f %.1f %.2f %d %d %s %s %.2f %.0f", (r - e) / s, y / s, (c > 0) ? w / c : 0, e, se, p50, p99,
+                (c > 0) ? cs / c * 1e3 : 0, cs / s * 100}'
+    echo " $w_cpu | $(non2xx "$m0" "$m1" /route/update)"
 }
+
+# What one sync costs on this disk right now: an LMDB commit under strict
+# durability is two fdatasyncs (the data pages, then the meta page).
+fsync_probe() {
+    python3 - "$work/state/fsync-probe" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+t = []
+for i in range(200):
+    os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+    t0 = time.perf_counter(); os.fdatasync(fd); t.append(time.perf_counter() - t0)
+os.close(fd); os.unlink(sys.argv[1]); t.sort()
+print("p50 %.2f ms, p90 %.2f ms, max %.2f ms" % (t[100] * 1e3, t[180] * 1e3, t[-1] * 1e3))
+PY
+}
+fsync_before=$(fsync_probe)
+echo "== fdatasync of 4 KiB in the state directory (200 times): $fsync_before"
 
 # ---- 1 + 2: /route/update, direct and event forms, alternating ----
 echo "== /route/update: wrk -t1 -c64 -d${duration}s, $users users, $rounds rounds, direct and event forms alternating"
 d_acked=() d_syncs=() d_ups=() e_acked=() e_syncs=() e_ups=()
 d_non2xx=0 e_non2xx=0 d_sockerr=0 e_sockerr=0
 report_update() { # KIND RESULT ROUND
-    local acked syncs ups non socket p50 p99 server
-    read -r acked syncs ups non socket p50 p99 _ server <<<"$2"
-    printf '   round %d %-6s: %9.1f acked/s  %7.1f syncs/s  %6.2f updates/sync  non-2xx %d  socket errors %d  p50 %s ms  p99 %s ms  (server non-2xx: %s)\n' \
-        "$3" "$1" "$acked" "$syncs" "$ups" "$non" "$socket" "$p50" "$p99" "$server"
+    local acked syncs ups non socket p50 p99 commit_ms busy c_srv c_wrk c_other c_steal server
+    read -r acked syncs ups non socket p50 p99 commit_ms busy c_srv c_wrk c_other c_steal _ server <<<"$2"
+    printf '   round %d %-6s: %8.1f acked/s %6.1f syncs/s %6.2f upd/sync  non-2xx %d  sock.err %d  p50 %s p99 %s ms\n' \
+        "$3" "$1" "$acked" "$syncs" "$ups" "$non" "$socket" "$p50" "$p99"
+    printf '                   mean commit %s ms, writer busy %s%% of the run\n' "$commit_ms" "$busy"
+    printf '                   cores used: microrm %s wrk %s others %s (stolen %s); microrm CPU per ack %.0f us; server-side non-2xx: %s\n' \
+        "$c_srv" "$c_wrk" "$c_other" "$c_steal" "$(awk -v c="$c_srv" -v a="$acked" 'BEGIN {print (a > 0) ? c / a * 1e6 : 0}')" "$server"
     if [[ $1 == direct ]]; then
         d_acked+=("$acked") d_syncs+=("$syncs") d_ups+=("$ups"); d_non2xx=$((d_non2xx + non)); d_sockerr=$((d_sockerr + socket))
     else
@@ -197,15 +242,19 @@ score_run() { # TEMPLATE N -> req/s; any error stops the bench
         exit 1
     fi
     awk -v r="$w_requests" -v s="$w_seconds" 'BEGIN {printf "%.1f", r / s}'
+    echo " $w_cpu"
 }
 for ((r = 1; r <= rounds; r++)); do
     if ((r % 2)); then
-        u=$(score_run "$work/score_user.json" "$users"); n=$(score_run "$work/score_nouser.json" 1)
+        ures=$(score_run "$work/score_user.json" "$users"); nres=$(score_run "$work/score_nouser.json" 1)
     else
-        n=$(score_run "$work/score_nouser.json" 1); u=$(score_run "$work/score_user.json" "$users")
+        nres=$(score_run "$work/score_nouser.json" 1); ures=$(score_run "$work/score_user.json" "$users")
     fi
+    read -r u uc_srv uc_wrk uc_other _ <<<"$ures"
+    read -r n nc_srv nc_wrk nc_other _ <<<"$nres"
     s_user+=("$u") s_nouser+=("$n")
-    printf '   round %d: known user %9.1f req/s   no user %9.1f req/s\n' "$r" "$u" "$n"
+    printf '   round %d: known user %8.1f req/s (cores: microrm %s wrk %s others %s)   no user %8.1f req/s (cores: microrm %s wrk %s others %s)\n' \
+        "$r" "$u" "$uc_srv" "$uc_wrk" "$uc_other" "$n" "$nc_srv" "$nc_wrk" "$nc_other"
 done
 scrape "$work/metrics_end.txt"
 events_evicted=$(awk 'index($1, "microrm_events_evicted_total{") == 1 {s += $2} END {print s + 0}' "$work/metrics_end.txt")
@@ -238,6 +287,7 @@ printf '%-34s %12s %12s %10s %8s\n' figure known_user no_user target verdict
 printf '%-34s %12.1f %12.1f %10s %8s\n' "/score req/s (wrk -c16)" "$su" "$sn" "" ""
 printf '%-34s %25s %10s %8s\n' "known / no user" "$score_ratio" ">=0.90" "$v_score"
 echo "(every /score keeps an event in both cases; events evicted during the bench: $events_evicted)"
+echo "fdatasync of 4 KiB in the state dir: before the update runs $fsync_before; after the bench $(fsync_probe)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "==================================================================="
 exit $status

@@ -102,8 +102,12 @@ static int write_random(const char *path, int64_t n, int d, st_dtype dt)
     return 0;
 }
 
-/* Train one configuration; returns pairs/s (0 on failure). */
-static double train_rate(const char *path, int K, mr_router_kind kind, int H, int epochs)
+static long status_kb(const char *key);
+
+/* Train one configuration; returns pairs/s (0 on failure). With anon/file,
+ * also the resident anonymous and file-backed memory while the dataset is
+ * still mapped. */
+static double train_rate(const char *path, int K, mr_router_kind kind, int H, int epochs, long *anon, long *file)
 {
     mr_error e;
     mr_dataset ds;
@@ -126,6 +130,10 @@ static double train_rate(const char *path, int K, mr_router_kind kind, int H, in
     double rate = rc == 0 ? (double)ds.n * epochs / t : 0;
     if (rc < 0)
         fprintf(stderr, "train_bench: %s\n", e.msg);
+    if (anon)
+        *anon = status_kb("RssAnon");
+    if (file)
+        *file = status_kb("RssFile");
     mr_model_free(m);
     mr_dataset_close(&ds);
     return rate;
@@ -220,9 +228,9 @@ int main(int argc, char **argv)
      * U W1^T and dW1 (2 x 2H dc) and the small K x H products */
     double f_lin = 8.0 * K * d;
     double f_mlp = 4.0 * K * d + 4.0 * H * d + 6.0 * K * H;
-    train_rate(path, K, MR_ROUTER_LINEAR, 0, 1); /* warm the page cache */
-    double r_lin = train_rate(path, K, MR_ROUTER_LINEAR, 0, 2);
-    double r_mlp = train_rate(path, K, MR_ROUTER_MLP, H, 1);
+    train_rate(path, K, MR_ROUTER_LINEAR, 0, 1, NULL, NULL); /* warm the page cache */
+    double r_lin = train_rate(path, K, MR_ROUTER_LINEAR, 0, 2, NULL, NULL);
+    double r_mlp = train_rate(path, K, MR_ROUTER_MLP, H, 1, NULL, NULL);
     unlink(path);
     printf("train d=%d K=%d batch 32, linear router: %.0f pairs/s, %.1f GFLOP/s = %.0f%% of sgemm peak\n", d, K, r_lin,
            r_lin * f_lin / 1e9, 100.0 * r_lin * f_lin / 1e9 / peak);
@@ -248,10 +256,10 @@ int main(int argc, char **argv)
     pid_t pid = fork();
     if (pid == 0) {
         close(fd[0]);
-        double rate = train_rate(path, K, MR_ROUTER_LINEAR, 0, 1);
+        long anon = -1, file = -1;
+        double rate = train_rate(path, K, MR_ROUTER_LINEAR, 0, 1, &anon, &file);
         char buf[256];
-        int len = snprintf(buf, sizeof buf, "%.0f %ld %ld %ld\n", rate, status_kb("VmHWM"), status_kb("RssAnon"),
-                           status_kb("RssFile"));
+        int len = snprintf(buf, sizeof buf, "%.0f %ld %ld %ld\n", rate, status_kb("VmHWM"), anon, file);
         if (write(fd[1], buf, (size_t)len) != len)
             _exit(1);
         _exit(rate > 0 ? 0 : 1);
@@ -271,8 +279,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "train_bench: the RSS run failed\n");
         return 1;
     }
-    printf("train n=%lld d=%d BF16, 1 epoch: %.0f pairs/s; peak RSS %.0f MB (ru_maxrss), at the end: "
-           "anonymous %.1f MB, file-backed (the mapped dataset's page cache) %.0f MB\n",
+    printf("train n=%lld d=%d BF16, 1 epoch: %.0f pairs/s; peak RSS %.0f MB (ru_maxrss); after the epoch, "
+           "dataset still mapped: anonymous (heap) %.1f MB, file-backed (mapped pages of the dataset) %.0f MB\n",
            (long long)n_rss, d, rate, ru.ru_maxrss / 1024.0, anon / 1024.0, file / 1024.0);
     (void)hwm;
     return 0;

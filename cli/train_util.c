@@ -148,5 +148,3 @@ void cli_progress_cb(void *ud, const mr_train_status *st)
             p->tty ? (st->epoch_done ? "\033[K\n" : "\033[K") : "\n");
     fflush(stderr);
 }
-
-void cli_progress_end(cli_progress *p) { (void)p; }

@@ -32,7 +32,6 @@ typedef struct {
 
 void cli_progress_init(cli_progress *p, const char *what, int quiet);
 void cli_progress_cb(void *ud, const mr_train_status *st);   /* an mr_progress_fn */
-void cli_progress_end(cli_progress *p);
 
 double cli_now(void);
 

@@ -5,7 +5,7 @@
 #   scripts/reproduce.sh [path/to/microrm] [output.md]
 # Environment: N (training pairs, default 80000), EPOCHS (default 30),
 # WORK (scratch directory, default a fresh mktemp -d, removed at the end
-# unless KEEP=1).
+# unless KEEP=1), TABLES_ONLY=1 (with KEEP'd WORK: only rewrite the markdown).
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,8 +23,9 @@ mkdir -p "$WORK"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 export OPENBLAS_NUM_THREADS=1
 LOG="$WORK/commands.log"
-: >"$LOG"
 T0=$(date +%s)
+if [ "${TABLES_ONLY:-0}" != 1 ]; then
+: >"$LOG"
 
 run() {  # run CMD... ; logs the command (with the binary shown as `microrm`)
     echo "microrm $*" | sed "s|$WORK|\$WORK|g" >>"$LOG"
@@ -79,8 +80,10 @@ run adapt --model "$WORK/mlp.st" --data "$TRAIN" --out "$WORK/mlp_b50.st" --budg
 run eval --model "$WORK/mlp_b50.st" --data "$TEST" --json >"$WORK/mlp_b50.json"
 
 T1=$(date +%s)
+echo $((T1 - T0)) >"$WORK/wall_seconds"
+fi
 CPU=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo unknown)
-python3 - "$WORK" "$OUT" "$N" "$EPOCHS" "$((T1 - T0))" "$CPU" "$LOG" <<'PY'
+python3 - "$WORK" "$OUT" "$N" "$EPOCHS" "$(cat "$WORK/wall_seconds")" "$CPU" "$LOG" <<'PY'
 import json, re, statistics, sys
 work, out, n, epochs, secs, cpu, log = sys.argv[1:8]
 def load(name):
@@ -168,6 +171,30 @@ for k in (1, 2, 5, 10, 15, 20):
     r1, r2 = load(f"k{k}"), load(f"k{k}-b50")
     w(f"| {k} | {pct(avg(r1)['best_head'])} | {pct(avg(r1)['prompt_routed'])} | {pct(avg(r2)['routed'])} |")
 w("")
+S, St, M1, M2 = avg(single)["routed"], avg(static)["routed"], avg(mic), avg(mic50)
+w("## Reading the tables")
+w("")
+w(f"- One Bradley-Terry model reaches {pct(S)}% against a Bayes rate of {pct(float(bayes_ctx))}%: it averages ten")
+w("  preference directions into one, the irreducible error of a single BT model under a mixture")
+w("  (attributes whose preference runs against the majority fall below 50%).")
+w(f"- The static mixture reaches {pct(St)}% ({100 * (St - S):+.1f} points against single BT) and shared-base")
+w(f"  {pct(avg(shared)['routed'])}%: with weights that do not depend on the input every pair gets the same vote of")
+w("  heads, so the mixture cannot say *whose* preference a pair follows; on this data its heads")
+w(f"  barely specialise (best head {pct(avg(static)['best_head'])}%).")
+w(f"- MiCRo's stage 1 ({'`--reg batch`'}) learns heads that do specialise: the best head per attribute reaches")
+w(f"  {pct(M1['best_head'])}% ({pct(M1['best_head'] - S)} points over single BT), and routing on the prompt alone gives {pct(M1['prompt_routed'])}%")
+w(f"  (the prompt only hints at the criterion: the Bayes rate knowing only the prompt is {pct(float(bayes_prompt))}%).")
+w(f"- Stage 2 with 50 context examples per attribute routes to those heads: {pct(M2['routed'])}%, within")
+w(f"  {pct(M1['best_head'] - M2['routed'])} points of the per-attribute best head. The budget curve (Table 3) rises steeply")
+w("  up to B = 25-50 and is flat after, as in the paper's Fig. 4.")
+w(f"- With the per-example regulariser of DESIGN §2 (the default) the router stays near uniform (alpha log K")
+w(f"  = {0.5 * 2.302585:.2f} nats outweighs what sharp routing gains) and the heads specialise less: best head")
+w(f"  {pct(avg(mex)['best_head'])}%, routed {pct(avg(mex50)['routed'])}%. Starting stage 2 from the stage-1 router instead of uniform")
+w(f"  weights gives {pct(avg(mic50s1)['routed'])}%: that router was fitted on prompts and misroutes once the context shifts them.")
+w("- Against K (Table 4): fewer heads than subpopulations (K < 10) lose accuracy; more heads")
+w("  than needed cost little, accuracy stays flat (the paper's Fig. 5): the load-balancing term")
+w("  keeps every head in use, so several heads share a subpopulation.")
+w("")
 w("## Commands")
 w("")
 w("`$WORK` is a scratch directory; every command ran with `OPENBLAS_NUM_THREADS=1`.")
@@ -177,4 +204,4 @@ w(open(log).read().rstrip())
 w("```")
 open(out, "w").write("\n".join(L) + "\n")
 PY
-echo "wrote $OUT in $((T1 - T0)) s"
+echo "wrote $OUT ($(cat "$WORK/wall_seconds") s of runs)"

@@ -6,8 +6,11 @@
 set -u
 host=${MICRORM_HEALTH_HOST:-127.0.0.1}
 port=${MICRORM_PORT:-8080}
+# a peer that hangs up makes the write fail (exit 1) rather than kill us
+trap '' PIPE
 exec 3<>"/dev/tcp/$host/$port" || exit 1
-printf 'GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$host" >&3 || exit 1
+printf -v request 'GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$host"
+printf '%s' "$request" >&3 || exit 1
 status_line=""
 IFS= read -r -t 3 status_line <&3 || true
 exec 3<&-

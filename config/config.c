@@ -104,6 +104,9 @@ static const cfg_entry entries[] = {
      "relaxed durability: milliseconds between syncs"},
     {"user_cache", CFG_INT, F(user_cache), "100000", 1, 100000000, 0, NULL,
      "user states kept in memory"},
+    {"redis_cache_ms", CFG_INT, F(redis_cache_ms), "1000", 0, 3600000, 0, NULL,
+     "redis store: milliseconds a cached user state is trusted before it is read again "
+     "(the staleness bound of /score across replicas; 0 = read on every use)"},
     {"event_ttl", CFG_INT, F(event_ttl), "600", 1, 604800, 0, NULL,
      "seconds a /score event waits for its feedback"},
     {"event_memory", CFG_SIZE, F(event_memory), "256MiB", 64 * 1024, 64 * 1024 * MiB, 0, NULL,

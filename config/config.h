@@ -37,6 +37,7 @@ typedef struct {
     char *durability;           /* strict | relaxed */
     int sync_interval_ms;       /* 100 */
     int user_cache;             /* 100000 users */
+    int redis_cache_ms;         /* 1000: how long a state read from Redis is trusted */
     int event_ttl;              /* seconds, 600 */
     long event_memory;          /* bytes, 256 MiB */
     int drain_timeout_ms;       /* 10000 */

@@ -62,6 +62,9 @@ void server_gauges(server *s, metrics_gauges *g);
 /* Open the store and start the committer, cache and event memory. */
 int state_service_open(server *s, mr_error *e);
 void state_service_close(server *s);
+/* The store is open and reachable (a shared store can be down for a while):
+ * part of readiness. */
+bool state_service_healthy(server *s);
 
 /* Load the configured model with score_mode and mask_heads applied. */
 mr_model *server_load_model(const mr_config *cfg, mr_error *e);

@@ -78,7 +78,10 @@ int state_service_open(server *s, mr_error *e)
         .settled = users_settled,
         .settled_arg = &s->users,
     };
-    if (users_init(&s->users, s->store, &s->committer, &s->metrics, &s->adapt, (size_t)cfg->user_cache, e) != 0 ||
+    /* only a store other replicas write can make the cache stale */
+    int cache_ms = strncmp(cfg->store, "redis://", 8) ? -1 : cfg->redis_cache_ms;
+    if (users_init(&s->users, s->store, &s->committer, &s->metrics, &s->adapt, (size_t)cfg->user_cache,
+                   cache_ms, e) != 0 ||
         events_init(&s->events, (size_t)cfg->event_memory, (uint64_t)cfg->event_ttl * 1000u, &s->metrics, e) != 0 ||
         committer_start(&s->committer, e) != 0) {
         s->store->close(s->store);
@@ -98,7 +101,8 @@ int state_service_open(server *s, mr_error *e)
     };
     s->state_open = true;
     log_msg(LOG_INFO, "store %s open (%s, durability %s, adapt %s)", s->store->name,
-            strcmp(cfg->store, "lmdb") ? "in memory" : cfg->state_dir, cfg->durability, cfg->adapt);
+            !strcmp(cfg->store, "lmdb") ? cfg->state_dir : !strcmp(cfg->store, "memory") ? "in memory" : cfg->store,
+            cfg->durability, cfg->adapt);
     return 0;
 }
 
@@ -112,6 +116,11 @@ void state_service_close(server *s)
     events_destroy(&s->events);
     s->store->close(s->store);
     s->store = NULL;
+}
+
+bool state_service_healthy(server *s)
+{
+    return s->state_open && store_healthy(s->store);
 }
 
 void server_gauges(server *s, metrics_gauges *g)

@@ -12,10 +12,13 @@ store *store_open(const mr_config *cfg, mr_error *e)
         return store_lmdb_open(cfg->state_dir, strict, LMDB_MAP_SIZE, e);
     if (!strcmp(cfg->store, "memory"))
         return store_memory_open(e);
-    if (!strncmp(cfg->store, "redis://", 8)) {
-        mr_errorf(e, "store '%s': the Redis backend is not built yet; use lmdb", cfg->store);
-        return NULL;
-    }
+    if (!strncmp(cfg->store, "redis://", 8))
+        return store_redis_open(cfg->store, e);
     mr_errorf(e, "store '%s': expected lmdb, memory or redis://host:port[/db]", cfg->store);
     return NULL;
+}
+
+int store_healthy(store *s)
+{
+    return !s->healthy || s->healthy(s);
 }

@@ -1,6 +1,7 @@
 /* Where user states live between restarts. One interface, several backends
- * (lmdb: embedded, the default; memory: tests only). Values are the
- * checksummed records of core/user_state; the store never interprets them. */
+ * (lmdb: embedded, the default; memory: tests only; redis: shared by
+ * replicas). Values are the checksummed records of core/user_state; the store
+ * never interprets them. */
 #ifndef MICRORM_SERVER_STORE_H
 #define MICRORM_SERVER_STORE_H
 
@@ -22,6 +23,10 @@ typedef struct {
     int64_t new_version;   /* version inside the new record (0 for a delete) */
 } store_write;
 
+/* An expect_version no stored record has: the write was derived from one that
+ * failed, so a store that checks versions must refuse it (STORE_CONFLICT). */
+#define STORE_EXPECT_NEVER INT64_MAX
+
 /* Per-write outcome of a commit. */
 enum { STORE_OK = 0, STORE_CONFLICT = 1, STORE_FAILED = -1 };
 
@@ -33,7 +38,9 @@ struct store {
     /* Apply the writes, durable as configured (strict: synced before it
      * returns), and set results[i] to STORE_OK, STORE_CONFLICT (the stored
      * version is not w[i].expect_version: nothing written for that key) or
-     * STORE_FAILED. Returns 0 when every write is OK, else -1 with e set.
+     * STORE_FAILED. Writes of one key apply in order, and once one of them
+     * is refused the later ones are too. Returns 0 when no write FAILED (a
+     * conflict is an expected outcome, not an error), else -1 with e set.
      * Called from one thread only. */
     int (*commit)(store *s, const store_write *w, size_t n, int *results, mr_error *e);
     /* Flush what relaxed durability left unsynced. */
@@ -41,12 +48,19 @@ struct store {
     /* Number of keys stored. */
     uint64_t (*count)(store *s);
     void (*close)(store *s);
+    /* Optional (NULL: always). 0 while the store cannot be reached (/readyz
+     * is then 503). Safe from any thread, never blocks. */
+    int (*healthy)(store *s);
 };
 
-/* Open the backend cfg->store names ("lmdb", "memory"). */
+/* Open the backend cfg->store names ("lmdb", "memory", "redis://..."). */
 store *store_open(const mr_config *cfg, mr_error *e);
+int store_healthy(store *s);
 
 store *store_lmdb_open(const char *dir, int strict, size_t map_size, mr_error *e);
 store *store_memory_open(mr_error *e);
+/* url: redis://host[:port][/db]. Connects in the background (reconnecting
+ * with backoff); opening fails only on a malformed url or out of memory. */
+store *store_redis_open(const char *url, mr_error *e);
 
 #endif

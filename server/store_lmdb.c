@@ -126,7 +126,7 @@ store *store_lmdb_open(const char *dir, int strict, size_t map_size, mr_error *e
         mr_errorf(e, "out of memory");
         return NULL;
     }
-    s->base = (store){"lmdb", lmdb_get, lmdb_commit, lmdb_sync, lmdb_count, lmdb_close};
+    s->base = (store){"lmdb", lmdb_get, lmdb_commit, lmdb_sync, lmdb_count, lmdb_close, NULL};
     int rc = mdb_env_create(&s->env);
     if (rc) {
         lmdb_fail(e, "create", dir, rc);

@@ -134,6 +134,6 @@ store *store_memory_open(mr_error *e)
         return NULL;
     }
     pthread_mutex_init(&s->lock, NULL);
-    s->base = (store){"memory", mem_get, mem_commit, mem_sync, mem_count, mem_close};
+    s->base = (store){"memory", mem_get, mem_commit, mem_sync, mem_count, mem_close, NULL};
     return &s->base;
 }

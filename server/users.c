@@ -8,12 +8,23 @@
 #include "core/user_state.h"
 #include "server/log.h"
 
+/* A staged write not settled yet, with the entry's generation when staged. */
+typedef struct {
+    api_commit *c;
+    uint64_t gen;
+} pending_write;
+
 typedef struct {
     lru_node node;            /* key: the user id */
     mr_user_state st;
     bool present;             /* a state exists (false: known absent, e.g. deleted) */
+    bool rejected;            /* the stored record failed its checks: the next write replaces it */
     bool stale;               /* a write failed: reload from the store once none is pending */
-    int pending;              /* staged writes not settled yet; never evicted while > 0 */
+    bool reload;              /* another replica wrote first: reload on next use, pending or not */
+    uint64_t gen;             /* +1 per read from the store; older pending writes are another lineage */
+    int64_t fresh_ms;         /* when memory was last known to match the store (monotonic) */
+    pending_write *pend;      /* in staging order; never evicted while any */
+    size_t npend, cap;
 } user_entry;
 
 static user_stripe *stripe_of(users *u, const char *key, size_t klen)
@@ -25,14 +36,23 @@ static void entry_free(user_entry *x)
 {
     if (x->present)
         mr_user_free(&x->st);
+    free(x->pend);
     free(x->node.key);
     free(x);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int users_init(users *u, store *st, committer *cm, metrics *met, const mr_adapt_params *adapt,
-               size_t capacity, mr_error *e)
+               size_t capacity, int cache_ms, mr_error *e)
 {
     memset(u, 0, sizeof *u);
+    u->cache_ms = cache_ms;
     u->st = st;
     u->cm = cm;
     u->metrics = met;
@@ -65,7 +85,7 @@ static void evict_over_capacity(users *u, user_stripe *s)
     while (s->map.count > u->cap_per_stripe && n) {
         user_entry *x = (user_entry *)n;
         n = n->next;
-        if (x->pending > 0)
+        if (x->npend > 0)
             continue;
         lru_remove(&s->map, &x->node);
         entry_free(x);
@@ -86,11 +106,16 @@ static int load_from_store(users *u, user_entry *x, api_error *err)
     if (x->present)
         mr_user_free(&x->st);
     x->present = false;
+    x->rejected = false;
     x->stale = false;
+    x->reload = false;
+    x->gen++;
+    x->fresh_ms = mono_ms();
     if (rc == 1) {
         if (mr_user_deserialize(&x->st, val, vlen, &e) == 0) {
             x->present = true;
         } else {
+            x->rejected = true;
             char who[64];
             log_msg(LOG_ERROR, "user %s: stored state rejected, starting from the prior: %s",
                     log_escape(x->node.key, x->node.klen, who, sizeof who), e.msg);
@@ -110,7 +135,14 @@ static user_entry *lookup_locked(users *u, const char *user, user_stripe **sp, a
     user_entry *x = (user_entry *)lru_find(&s->map, user, klen);
     if (x) {
         lru_touch(&s->map, &x->node);
-        if (x->stale && x->pending == 0 && load_from_store(u, x, err) != 0) {
+        bool wrong = x->reload || (x->stale && x->npend == 0);
+        bool expired = !wrong && u->cache_ms >= 0 && x->npend == 0 &&
+                       mono_ms() - x->fresh_ms >= u->cache_ms;
+        /* While a shared store is down, scoring goes on from the cache, even
+         * from an entry holding a write the store refused (its version check
+         * keeps such an entry from being written back). A single writer's
+         * known-wrong entry is never served. */
+        if ((wrong || expired) && load_from_store(u, x, err) != 0 && u->cache_ms < 0) {
             pthread_mutex_unlock(&s->lock);
             return NULL;
         }
@@ -183,6 +215,29 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Room for one more pending write, taken before anything changes. */
+static int reserve_pending(user_entry *x, api_error *err)
+{
+    if (x->npend < x->cap)
+        return 0;
+    size_t cap = x->cap ? x->cap * 2 : 4;
+    pending_write *p = realloc(x->pend, cap * sizeof *p);
+    if (!p)
+        return api_fail(err, 500, "internal", "", "out of memory staging a write");
+    x->pend = p;
+    x->cap = cap;
+    return 0;
+}
+
+/* Under the stripe lock, in order: this user's writes reach the store in the
+ * order they were made. */
+static void stage(users *u, user_entry *x, api_commit *c)
+{
+    x->pend[x->npend++] = (pending_write){c, x->gen};
+    c->cache_entry = x;
+    committer_submit(u->cm, c);
+}
+
 /* The state fn starts from: a copy of the user's, or the prior. */
 static int starting_state(users *u, user_entry *x, const mr_model *m, mr_user_state *st, api_error *err)
 {
@@ -211,7 +266,7 @@ int users_update(users *u, const char *user, const mr_model *m, api_user_fn fn, 
     if (!x)
         return -1;
     mr_user_state st;
-    if (starting_state(u, x, m, &st, err) != 0) {
+    if (reserve_pending(x, err) != 0 || starting_state(u, x, m, &st, err) != 0) {
         pthread_mutex_unlock(&s->lock);
         return -1;
     }
@@ -222,7 +277,7 @@ int users_update(users *u, const char *user, const mr_model *m, api_user_fn fn, 
         return rc < 0 ? -1 : 0;
     }
     st.updated_ms = now_ms();
-    int64_t expect = x->present ? (int64_t)x->st.version : 0;
+    int64_t expect = x->rejected ? -1 : x->present ? (int64_t)x->st.version : 0;
     size_t n = mr_user_serialized_size(&st);
     uint8_t *buf = malloc(n);
     api_commit *c = NULL;
@@ -242,9 +297,8 @@ int users_update(users *u, const char *user, const mr_model *m, api_user_fn fn, 
         mr_user_free(&x->st);
     x->st = st;
     x->present = true;
-    x->pending++;
-    c->cache_entry = x;
-    committer_submit(u->cm, c);   /* under the lock: this user's writes stay in order */
+    x->rejected = false;
+    stage(u, x, c);
     pthread_mutex_unlock(&s->lock);
     *commit = c;
     return 0;
@@ -258,7 +312,7 @@ int users_delete(users *u, const char *user, api_commit **commit, api_error *err
     if (!x)
         return -1;
     int existed = x->present;
-    api_commit *c = commit_new(x->node.key, x->node.klen, NULL, 0);
+    api_commit *c = reserve_pending(x, err) == 0 ? commit_new(x->node.key, x->node.klen, NULL, 0) : NULL;
     if (!c) {
         pthread_mutex_unlock(&s->lock);
         return api_fail(err, 500, "internal", "", "out of memory staging the delete");
@@ -267,9 +321,8 @@ int users_delete(users *u, const char *user, api_commit **commit, api_error *err
     if (x->present)
         mr_user_free(&x->st);
     x->present = false;
-    x->pending++;
-    c->cache_entry = x;
-    committer_submit(u->cm, c);
+    x->rejected = false;
+    stage(u, x, c);
     pthread_mutex_unlock(&s->lock);
     *commit = c;
     return existed;
@@ -283,8 +336,28 @@ void users_settled(void *arg, api_commit *c)
         return;
     user_stripe *s = stripe_of(u, c->key, c->klen);
     pthread_mutex_lock(&s->lock);
-    x->pending--;
-    if (c->status != 0)
-        x->stale = true;   /* memory is ahead of the store: reread when quiet */
+    size_t i = 0;
+    while (i < x->npend && x->pend[i].c != c)
+        i++;
+    if (i == x->npend) {
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    uint64_t gen = x->pend[i].gen;
+    memmove(&x->pend[i], &x->pend[i + 1], (x->npend - i - 1) * sizeof *x->pend);
+    x->npend--;
+    if (gen == x->gen && c->status == STORE_OK) {
+        x->fresh_ms = mono_ms();
+    } else if (gen == x->gen) {
+        /* memory is ahead of the store, and so are the writes staged after
+         * this one: a shared store must not apply them on another state */
+        for (size_t j = 0; j < x->npend; j++)
+            if (x->pend[j].gen == gen)
+                x->pend[j].c->expect_version = STORE_EXPECT_NEVER;
+        if (c->status == STORE_CONFLICT)
+            x->reload = true;   /* another replica wrote first: reread now */
+        else
+            x->stale = true;    /* reread when quiet */
+    }
     pthread_mutex_unlock(&s->lock);
 }

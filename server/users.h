@@ -25,6 +25,10 @@ typedef struct {
 typedef struct {
     user_stripe stripes[USER_STRIPES];
     size_t cap_per_stripe;
+    /* A store shared with other replicas: a state read from it is trusted
+     * for this many ms, then read again on next use (the staleness bound of
+     * scoring). -1: this process is the only writer, trust it forever. */
+    int cache_ms;
     store *st;
     committer *cm;
     metrics *metrics;
@@ -33,7 +37,7 @@ typedef struct {
 } users;
 
 int users_init(users *u, store *st, committer *cm, metrics *met, const mr_adapt_params *adapt,
-               size_t capacity, mr_error *e);
+               size_t capacity, int cache_ms, mr_error *e);
 void users_destroy(users *u);
 
 int users_get(users *u, const char *user, const mr_model *m, mr_user_state *out, api_error *err);
@@ -43,7 +47,11 @@ int users_update(users *u, const char *user, const mr_model *m, api_user_fn fn, 
                  api_commit **commit, api_error *err);
 int users_delete(users *u, const char *user, api_commit **commit, api_error *err);
 
-/* The committer's settled hook: the write's fate is known. */
+/* The committer's settled hook: the write's fate is known. When a write
+ * fails or conflicts, the user's later writes already staged were derived
+ * from it: they are marked STORE_EXPECT_NEVER (so that a shared store refuses
+ * them rather than apply them on another replica's state), and after a
+ * conflict the next use re-reads the user from the store at once. */
 void users_settled(void *u, api_commit *c);
 
 #endif

@@ -46,7 +46,7 @@ static double sgemm_peak(void)
         b[i] = (float)(i % 5) * 0.1f;
     }
     double best = 0;
-    for (int r = 0; r < 4; r++) {
+    for (int r = 0; r < 8; r++) {
         double t = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         t = now() - t;
@@ -162,15 +162,18 @@ static void step_rates(int d, int K, double f_pair, double peak)
         D[i] = (float)mr_rng_normal(&r);
     }
     for (int with_adam = 0; with_adam < 2; with_adam++) {
-        int steps = 2000;
-        double t = now();
-        for (int s = 0; s < steps; s++) {
-            mr_stage1_loss_grad(m, MR_OBJ_MICRO, 0.5, MR_REG_EXAMPLE, U, D, 32, grad, &ws);
-            if (with_adam)
-                mr_adamw_step(&opt, m->params, grad, 1e-6);
+        int steps = 500;
+        double rate = 0;
+        for (int rep = 0; rep < 5; rep++) { /* best of 5 */
+            double t = now();
+            for (int s = 0; s < steps; s++) {
+                mr_stage1_loss_grad(m, MR_OBJ_MICRO, 0.5, MR_REG_EXAMPLE, U, D, 32, grad, &ws);
+                if (with_adam)
+                    mr_adamw_step(&opt, m->params, grad, 1e-6);
+            }
+            t = now() - t;
+            rate = 32.0 * steps / t > rate ? 32.0 * steps / t : rate;
         }
-        t = now() - t;
-        double rate = 32.0 * steps / t;
         printf("  one in-memory batch, forward+backward%s: %.0f pairs/s, %.1f GFLOP/s = %.0f%% of peak\n",
                with_adam ? " + AdamW" : "", rate, rate * f_pair / 1e9, 100.0 * rate * f_pair / 1e9 / peak);
     }
@@ -216,7 +219,7 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
     const int d = 3072, K = 10, H = 128;
     double peak = sgemm_peak();
-    printf("sgemm peak (1536^3, 1 thread, best of 4): %.1f GFLOP/s\n", peak);
+    printf("sgemm peak (1536^3, 1 thread, best of 8): %.1f GFLOP/s\n", peak);
 
     char path[512];
     snprintf(path, sizeof path, "%s/microrm_train_bench_%ld.safetensors", dir, (long)getpid());
@@ -229,8 +232,16 @@ int main(int argc, char **argv)
     double f_lin = 8.0 * K * d;
     double f_mlp = 4.0 * K * d + 4.0 * H * d + 6.0 * K * H;
     train_rate(path, K, MR_ROUTER_LINEAR, 0, 1, NULL, NULL); /* warm the page cache */
-    double r_lin = train_rate(path, K, MR_ROUTER_LINEAR, 0, 2, NULL, NULL);
-    double r_mlp = train_rate(path, K, MR_ROUTER_MLP, H, 1, NULL, NULL);
+    /* best of a few runs: on a shared machine the best one is the least disturbed */
+    double r_lin = 0, r_mlp = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double x = train_rate(path, K, MR_ROUTER_LINEAR, 0, 1, NULL, NULL);
+        r_lin = x > r_lin ? x : r_lin;
+    }
+    for (int rep = 0; rep < 3; rep++) {
+        double x = train_rate(path, K, MR_ROUTER_MLP, H, 1, NULL, NULL);
+        r_mlp = x > r_mlp ? x : r_mlp;
+    }
     unlink(path);
     printf("train d=%d K=%d batch 32, linear router: %.0f pairs/s, %.1f GFLOP/s = %.0f%% of sgemm peak\n", d, K, r_lin,
            r_lin * f_lin / 1e9, 100.0 * r_lin * f_lin / 1e9 / peak);

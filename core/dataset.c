@@ -35,11 +35,21 @@ void mr_dataset_close(mr_dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
+/* bf16 -> f32 is exact (the top half of the float), so a shift does it; this
+ * loop vectorises, which matters at 3 x 3072 values per pair. */
+static void bf16_row(const uint8_t *src, size_t width, float *out)
+{
+    for (size_t j = 0; j < width; j++) {
+        uint32_t u = ((uint32_t)src[2 * j] | (uint32_t)src[2 * j + 1] << 8) << 16;
+        memcpy(out + j, &u, sizeof u);
+    }
+}
+
 static void convert_row(const st_tensor *t, const uint8_t *src, size_t width, float *out)
 {
     switch (t->dtype) {
     case ST_F32: memcpy(out, src, width * sizeof(float)); break;
-    case ST_BF16: mr_bf16_to_f32_n(src, out, width); break;
+    case ST_BF16: bf16_row(src, width, out); break;
     default: mr_f16_to_f32_n(src, out, width); break;
     }
 }

@@ -116,7 +116,7 @@ START_TEST(error_messages)
 {
     enum { D = 3072 };
     float *v = calloc(D + 1, sizeof(float));
-    uint8_t *bytes = malloc((D + 1) * 4);
+    uint8_t *bytes = calloc((D + 1) * 4, 1);
     float *out = malloc((D + 1) * sizeof(float));
     mr_error e;
 

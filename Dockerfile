@@ -13,7 +13,7 @@ FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         gcc libc6-dev meson ninja-build pkg-config \
-        libmicrohttpd-dev libjansson-dev libopenblas-dev libuv1-dev liblmdb-dev \
+        libmicrohttpd-dev libjansson-dev libopenblas-pthread-dev libuv1-dev liblmdb-dev \
         libhiredis-dev nettle-dev zlib1g-dev check \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -223,6 +223,58 @@ class EntrypointTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
 
+def dockerfile_packages(stage):
+    """The packages apt-get installs in stage 0 (build) or 1 (runtime) of the Dockerfile."""
+    with open(os.path.join(SOURCE_ROOT, "Dockerfile")) as f:
+        text = f.read().replace("\\\n", " ")
+    stages = re.split(r"(?m)^FROM ", text)[1:]
+    m = re.search(r"apt-get install -y --no-install-recommends(.*?)&&", stages[stage])
+    return set(m.group(1).split())
+
+
+def owner_package(path):
+    """The Debian package that owns path (also under usrmerge), or None."""
+    real = os.path.realpath(path)
+    for p in (real, re.sub(r"^/usr", "", real), path):
+        out = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
+        if out.returncode == 0:
+            return out.stdout.split(":")[0].strip()
+    return None
+
+
+@unittest.skipUnless(shutil.which("dpkg") and shutil.which("readelf") and shutil.which("pkg-config"),
+                     "needs dpkg, readelf and pkg-config")
+class DockerfileTest(unittest.TestCase):
+    """The Dockerfile's package lists against what the build really needs."""
+    BASE = {"libc6", "libgcc-s1", "zlib1g"}   # in debian:12-slim already (Priority: required)
+
+    def test_runtime_stage_has_every_library_the_binary_needs(self):
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
+                            subprocess.run(["readelf", "-d", BINARY], capture_output=True, text=True).stdout)
+        self.assertIn("libjansson.so.4", needed)
+        paths = dict(re.findall(r"(?m)^\s*(\S+) => (/\S+)", subprocess.run(["ldd", BINARY], capture_output=True, text=True).stdout))
+        runtime = dockerfile_packages(1)
+        for so in needed:
+            pkg = owner_package(paths[so])
+            self.assertIsNotNone(pkg, "no package owns %s" % paths[so])
+            self.assertIn(pkg, runtime | self.BASE, "%s (from %s) is not installed in the runtime stage" % (pkg, so))
+
+    def test_build_stage_has_every_dependency_of_meson_build(self):
+        with open(os.path.join(SOURCE_ROOT, "meson.build")) as f:
+            deps = re.findall(r"\bdependency\('([^']+)'\)", f.read())
+        with open(os.path.join(SOURCE_ROOT, "tests", "meson.build")) as f:
+            deps += re.findall(r"\bdependency\('([^']+)'\)", f.read())
+        deps = [d for d in deps if d != "threads"]
+        self.assertIn("libmicrohttpd", deps)
+        build = dockerfile_packages(0)
+        for dep in deps:
+            pcdir = subprocess.run(["pkg-config", "--variable=pcfiledir", dep], capture_output=True, text=True).stdout.strip()
+            self.assertTrue(pcdir, "pkg-config does not know %s" % dep)
+            pkg = owner_package(os.path.join(pcdir, dep + ".pc"))
+            self.assertIsNotNone(pkg, dep)
+            self.assertIn(pkg, build, "%s (pkg-config %s) is not installed in the build stage" % (pkg, dep))
+
+
 @unittest.skipUnless(shutil.which("haproxy"), "haproxy is not installed")
 class BalancerTest(unittest.TestCase):
     def test_config_is_valid(self):

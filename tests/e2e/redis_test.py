@@ -305,6 +305,27 @@ class RedisFailureTest(Base):
         self.assertEqual((status, ans["version"], ans["updates"]), (200, 4, 4))
         self.assertEqual(self.stored("frank"), (4, 4))
 
+    def test_a_redis_that_stops_answering_times_out(self):
+        a = self.replica()
+        rng = random.Random(3)
+        self.assertEqual(self.update(a, "hank", rng)[0], 200)
+        self.redis.proc.send_signal(signal.SIGSTOP)   # connected, silent: only a timer can tell
+        try:
+            t0 = time.time()
+            status, ans = self.update(a, "hank", rng)
+            waited = time.time() - t0
+            self.assertEqual(status, 503, ans)
+            self.assertIn("no reply within the timeout", ans["error"]["message"])
+            self.assertGreater(waited, 1.5)   # the 2 s command timeout, not a hang
+            self.assertLess(waited, 6)
+            self.wait_ready(a, want=503)
+        finally:
+            self.redis.proc.send_signal(signal.SIGCONT)
+        self.wait_ready(a)
+        status, ans = self.update(a, "hank", rng)
+        self.assertEqual(status, 200, ans)
+        self.assertGreaterEqual(ans["version"], 2)   # the timed-out write may have landed
+
     def test_unreachable_at_start_then_ready_when_redis_comes(self):
         self.redis.stop()
         srv = Server(BINARY, "--store", self.redis.url())

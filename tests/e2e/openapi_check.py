@@ -707,7 +707,7 @@ def drive_main(drv, binary, tmp):
         slow = socket.create_connection(("127.0.0.1", srv.port))
         slow.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n" % len(body) + body[:50])
-        time.sleep(0.2)
+        wait_in_flight(srv, 1)
         srv.signal(signal.SIGTERM)
         require(srv.wait_log(r"draining"), "no drain:\n" + srv.log())
         ans = drv.call(srv, "GET", "/readyz", expect=503, conn=keep)
@@ -747,6 +747,18 @@ def drive_auth(drv, binary):
         require(srv.stop() == 0, "auth server exit status")
 
 
+def wait_in_flight(srv, n, timeout=20):
+    """Until the server counts n requests in flight besides the /metrics asking."""
+    deadline = time.time() + timeout
+    want = ("%d" % (n + 1)).encode()
+    while time.time() < deadline:
+        m = re.search(rb"(?m)^microrm_http_requests_in_flight (\d+)$", srv.request("GET", "/metrics")[2])
+        if m and m.group(1) == want:
+            return
+        time.sleep(0.02)
+    raise Failure("the server never counted %d request(s) in flight" % n)
+
+
 def drive_overload(drv, binary):
     """max_in_flight 1 and one request held open: every non-public operation
     sheds with 503 overloaded; probes and /metrics still answer."""
@@ -756,11 +768,7 @@ def drive_overload(drv, binary):
         ctx, r = vec(4, 64), [vec(40 + i, 64) for i in range(2)]
         slow = socket.create_connection(("127.0.0.1", srv.port))
         slow.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
-        deadline = time.time() + 10
-        while time.time() < deadline:   # wait until the server counts it in flight
-            if re.search(rb"(?m)^microrm_http_requests_in_flight 2$", srv.request("GET", "/metrics")[2]):
-                break
-            time.sleep(0.02)
+        wait_in_flight(srv, 1)
         for path in ("/healthz", "/readyz"):
             drv.call(srv, "GET", path)
         drv.call(srv, "POST", "/score", {"context": ctx, "responses": r}, expect=503)

@@ -277,6 +277,42 @@ class DockerfileTest(unittest.TestCase):
             self.assertIn(pkg, build, "%s (pkg-config %s) is not installed in the build stage" % (pkg, dep))
 
 
+try:
+    import yaml  # the compose file uses anchors and merge keys: PyYAML reads it when present
+except ImportError:
+    yaml = None
+
+
+@unittest.skipUnless(yaml, "PyYAML is not installed")
+class ComposeTest(unittest.TestCase):
+    """docker/compose.yaml agrees with itself, the Dockerfile and haproxy.cfg."""
+
+    def test_compose_file(self):
+        with open(os.path.join(DOCKER, "compose.yaml")) as f:
+            c = yaml.safe_load(f)
+        svc = c["services"]
+        replicas = sorted(k for k in svc if k.startswith("microrm-"))
+        self.assertEqual(replicas, ["microrm-1", "microrm-2"])
+        for name in replicas:
+            s = svc[name]
+            self.assertEqual(s["environment"]["MICRORM_STORE"], "redis://redis:6379/0")
+            build = s["build"]
+            self.assertTrue(os.path.isfile(os.path.join(DOCKER, build["context"], build["dockerfile"])))
+            self.assertIn("redis", s["depends_on"])
+            self.assertEqual(s["volumes"], ["%s:/var/lib/microrm" % name])
+            grace = int(re.match(r"^(\d+)s$", s["stop_grace_period"]).group(1))
+            self.assertGreater(grace * 1000, int(s["environment"]["MICRORM_DRAIN_TIMEOUT_MS"]))
+        cmd = svc["redis"]["command"]
+        for flag, value in (("--appendonly", "yes"), ("--appendfsync", "always")):
+            self.assertEqual(cmd[cmd.index(flag) + 1], value)
+        with open(os.path.join(DOCKER, "haproxy.cfg")) as f:
+            servers = re.findall(r"(?m)^\s*server (\S+) ([^:\s]+):8080", f.read())
+        self.assertEqual(sorted(h for _, h in servers), replicas)
+        mount = svc["lb"]["volumes"][0].split(":")
+        self.assertTrue(os.path.isfile(os.path.join(DOCKER, mount[0])))
+        self.assertEqual(mount[1], "/usr/local/etc/haproxy/haproxy.cfg")
+
+
 @unittest.skipUnless(shutil.which("haproxy"), "haproxy is not installed")
 class BalancerTest(unittest.TestCase):
     def test_config_is_valid(self):

@@ -36,7 +36,8 @@ typedef struct {
 
 typedef struct {
     int status;
-    char *body;              /* malloc'd; the server frees it */
+    char *body;              /* malloc'd; the server frees it. NULL with 500:
+                                out of memory, the server sends a static body */
     size_t body_len;
     const char *content_type;
     api_commit *commit;      /* when set, answer only once this write is durable */

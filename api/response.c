@@ -4,15 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Used when even the error body cannot be allocated. */
-static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+#include "core/alloc.h"
 
+/* When even the error body cannot be allocated: a 500 without a body, for
+ * which the server sends its static out-of-memory answer. */
 static void respond_oom(api_response *res)
 {
     res->status = 500;
     res->content_type = "application/json";
-    res->body = strdup(oom_body);
-    res->body_len = res->body ? strlen(res->body) : 0;
+    res->body = NULL;
+    res->body_len = 0;
 }
 
 void api_respond_text(api_response *res, int status, const char *content_type, char *text)

@@ -9,6 +9,7 @@
 #include "api/handlers.h"
 #include "api/update_request.h"
 #include "api/user_id.h"
+#include "core/alloc.h"
 #include "core/score.h"
 #include "core/user_state.h"
 
@@ -166,10 +167,10 @@ int api_handle_route_update(const api_ctx *ctx, const api_request *req, api_resp
         return fail(res, &err);
 
     int K = m->K, F = mr_router_features(m), n = body.n;
-    float *buf = malloc(sizeof(float) * (size_t)n * (size_t)(F + 2 * K));
-    resolved *items = calloc((size_t)n, sizeof *items);
-    mr_before *before = calloc((size_t)n, sizeof *before);
-    double *pi = calloc((size_t)K, sizeof *pi);
+    float *buf = mr_malloc(sizeof(float) * (size_t)n * (size_t)(F + 2 * K));
+    resolved *items = mr_calloc((size_t)n, sizeof *items);
+    mr_before *before = mr_calloc((size_t)n, sizeof *before);
+    double *pi = mr_calloc((size_t)K, sizeof *pi);
     int status = 0;
     if (!buf || !items || !before || !pi)
         status = api_fail(&err, 500, "internal", "", "out of memory");

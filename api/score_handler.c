@@ -6,6 +6,7 @@
 
 #include "api/handlers.h"
 #include "api/score_request.h"
+#include "core/alloc.h"
 #include "core/score.h"
 
 /* Scratch for one scored request, sized for the largest request of a body. */
@@ -17,9 +18,9 @@ typedef struct {
 
 static int scratch_alloc(score_scratch *s, const mr_model *m, int max_n)
 {
-    s->feat = malloc(sizeof(float) * (size_t)mr_router_features(m));
-    s->pi = malloc(sizeof(double) * (size_t)m->K);
-    s->heads = malloc(sizeof(float) * (size_t)m->K * (size_t)max_n);
+    s->feat = mr_malloc(sizeof(float) * (size_t)mr_router_features(m));
+    s->pi = mr_malloc(sizeof(double) * (size_t)m->K);
+    s->heads = mr_malloc(sizeof(float) * (size_t)m->K * (size_t)max_n);
     return s->feat && s->pi && s->heads ? 0 : -1;
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/alloc.h"
 #include "core/half.h"
 #include "core/safetensors.h"
 
@@ -47,7 +48,7 @@ mr_model *mr_model_new(int K, int d, int dc, mr_router_kind router, int H, mr_er
     if (router == MR_ROUTER_LINEAR)
         H = 0;
 
-    mr_model *m = calloc(1, sizeof *m);
+    mr_model *m = mr_calloc(1, sizeof *m);
     if (!m)
         return mr_errorf(e, "out of memory"), NULL;
     m->K = K;
@@ -59,12 +60,13 @@ mr_model *mr_model_new(int K, int d, int dc, mr_router_kind router, int H, mr_er
     int F = mr_router_features(m);
     size_t sK = (size_t)K, sF = (size_t)F;
     m->n_params = sK * (size_t)d + sK + (size_t)H * (size_t)dc + (size_t)H + sK * sF + sK;
-    m->params = calloc(m->n_params, sizeof(float));
-    m->head_names = calloc(sK, sizeof *m->head_names);
-    m->backbone = strdup("");
+    m->params = mr_calloc(m->n_params, sizeof(float));
+    m->head_names = mr_calloc(sK, sizeof *m->head_names);
+    m->backbone = mr_strdup("");
     if (!m->params || !m->head_names || !m->backbone) {
+        size_t n = m->n_params;
         mr_model_free(m);
-        return mr_errorf(e, "out of memory for a model of %zu parameters", m->n_params), NULL;
+        return mr_errorf(e, "out of memory for a model of %zu parameters", n), NULL;
     }
     float *p = m->params;
     m->head_w = p; p += sK * (size_t)d;
@@ -78,7 +80,7 @@ mr_model *mr_model_new(int K, int d, int dc, mr_router_kind router, int H, mr_er
     for (int k = 0; k < K; k++) {
         char name[32];
         snprintf(name, sizeof name, "head%d", k);
-        if (!(m->head_names[k] = strdup(name))) {
+        if (!(m->head_names[k] = mr_strdup(name))) {
             mr_model_free(m);
             return mr_errorf(e, "out of memory"), NULL;
         }
@@ -226,7 +228,7 @@ static int ends_with(const char *s, const char *suffix)
 static char *join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
+    char *p = mr_malloc(n);
     if (p)
         snprintf(p, n, "%s/%s", dir, name);
     return p;
@@ -242,7 +244,7 @@ static int tsrc_open_file(tsrc *s, const char *file, const char *key, mr_error *
 {
     if (s->n_files == sizeof s->files / sizeof s->files[0])
         return mr_errorf(e, "%s: the reward tensors are spread over too many shards", s->path);
-    char *k = strdup(key);
+    char *k = mr_strdup(key);
     if (!k)
         return mr_errorf(e, "out of memory");
     if (st_open(&s->files[s->n_files], file, e)) {
@@ -263,7 +265,7 @@ static int tsrc_open_index(tsrc *s, const char *index_path, mr_error *e)
     s->weight_map = json_object_get(s->index, "weight_map");
     if (!json_is_object(s->weight_map))
         return mr_errorf(e, "%s: no \"weight_map\" object", index_path);
-    char *copy = strdup(index_path);
+    char *copy = mr_strdup(index_path);
     if (!copy)
         return mr_errorf(e, "out of memory");
     char *slash = strrchr(copy, '/');
@@ -425,7 +427,7 @@ static int apply_metadata(mr_model *m, const tsrc *s, mr_error *e)
 {
     const char *v = tsrc_meta(s, "backbone");
     if (v) {
-        char *b = strdup(v);
+        char *b = mr_strdup(v);
         if (!b)
             return mr_errorf(e, "out of memory");
         free(m->backbone);
@@ -448,7 +450,7 @@ static int apply_metadata(mr_model *m, const tsrc *s, mr_error *e)
         int bad = !valid_head_name(name);
         for (int j = 0; !bad && j < k; j++)
             bad = !strcmp(m->head_names[j], name);
-        char *copy = bad ? NULL : strdup(name);
+        char *copy = bad ? NULL : mr_strdup(name);
         if (!copy) {
             json_decref(arr);
             return mr_errorf(e, "%s: metadata head_names[%d] is not a usable name (non-empty, "
@@ -553,7 +555,7 @@ mr_model *mr_model_load(const char *path, mr_error *e)
     if (apply_metadata(m, &s, e))
         goto fail;
     snprintf(m->source_dtype, sizeof m->source_dtype, "%s", hw.t->dtype_name);
-    if (!(m->source_path = strdup(path))) {
+    if (!(m->source_path = mr_strdup(path))) {
         mr_errorf(e, "out of memory");
         goto fail;
     }
@@ -577,7 +579,7 @@ int mr_model_save_dtype(const mr_model *m, const char *path, int dtype, mr_error
     void *conv = NULL;
     const void *base = m->params;
     if (dt != ST_F32) {
-        uint8_t *b = malloc(m->n_params * 2);
+        uint8_t *b = mr_malloc(m->n_params * 2);
         if (!b)
             return mr_errorf(e, "%s: out of memory", path);
         for (size_t i = 0; i < m->n_params; i++) {
@@ -641,7 +643,7 @@ int mr_model_set_head_names(mr_model *m, const char *const *names, mr_error *e)
         for (int j = 0; j < k && !rc; j++)
             if (!strcmp(names[j], names[k]))
                 rc = mr_errorf(e, "head name '%s' is used twice", names[k]);
-        if (!rc && !(copies[k] = strdup(names[k])))
+        if (!rc && !(copies[k] = mr_strdup(names[k])))
             rc = mr_errorf(e, "out of memory");
     }
     if (rc) {

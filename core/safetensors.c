@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/half.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -102,8 +103,8 @@ static int parse_metadata(st_file *f, json_t *meta, mr_error *e)
     if (!json_is_object(meta))
         return mr_errorf(e, "%s: __metadata__ is not an object", f->path);
     size_t n = json_object_size(meta);
-    f->meta_keys = calloc(n ? n : 1, sizeof *f->meta_keys);
-    f->meta_values = calloc(n ? n : 1, sizeof *f->meta_values);
+    f->meta_keys = mr_calloc(n ? n : 1, sizeof *f->meta_keys);
+    f->meta_values = mr_calloc(n ? n : 1, sizeof *f->meta_values);
     if (!f->meta_keys || !f->meta_values)
         return mr_errorf(e, "%s: out of memory", f->path);
     const char *key;
@@ -111,8 +112,8 @@ static int parse_metadata(st_file *f, json_t *meta, mr_error *e)
     json_object_foreach(meta, key, val) {
         if (!json_is_string(val))
             return mr_errorf(e, "%s: __metadata__ value of '%s' is not a string", f->path, key);
-        f->meta_keys[f->n_meta] = strdup(key);
-        f->meta_values[f->n_meta] = strdup(json_string_value(val));
+        f->meta_keys[f->n_meta] = mr_strdup(key);
+        f->meta_values[f->n_meta] = mr_strdup(json_string_value(val));
         f->n_meta++;
         if (!f->meta_keys[f->n_meta - 1] || !f->meta_values[f->n_meta - 1])
             return mr_errorf(e, "%s: out of memory", f->path);
@@ -126,7 +127,7 @@ static int parse_tensor(st_file *f, const char *name, json_t *v, size_t data_len
 {
     if (!json_is_object(v))
         return mr_errorf(e, "%s: tensor '%s': entry is not an object", f->path, name);
-    t->name = strdup(name);
+    t->name = mr_strdup(name);
     if (!t->name)
         return mr_errorf(e, "%s: out of memory", f->path);
 
@@ -212,8 +213,8 @@ static int parse_header(st_file *f, const char *hdr, size_t hlen, size_t data_le
         goto out;
     }
     size_t n = json_object_size(root);
-    f->tensors = calloc(n ? n : 1, sizeof *f->tensors);
-    spans = calloc(n ? n : 1, sizeof *spans);
+    f->tensors = mr_calloc(n ? n : 1, sizeof *f->tensors);
+    spans = mr_calloc(n ? n : 1, sizeof *spans);
     if (!f->tensors || !spans) {
         mr_errorf(e, "%s: out of memory", f->path);
         goto out;
@@ -261,7 +262,7 @@ out:
 int st_open(st_file *f, const char *path, mr_error *e)
 {
     memset(f, 0, sizeof *f);
-    f->path = strdup(path);
+    f->path = mr_strdup(path);
     if (!f->path)
         return mr_errorf(e, "%s: out of memory", path);
 
@@ -381,7 +382,7 @@ static int write_all(int fd, const void *buf, size_t len)
 /* fsync the directory holding path so the rename itself is durable. */
 static int fsync_parent(const char *path)
 {
-    char *copy = strdup(path);
+    char *copy = mr_strdup(path);
     if (!copy)
         return -1;
     int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -476,7 +477,7 @@ int st_write(const char *path, const st_out_tensor *tensors, size_t n,
      * and what lets readers use the mapping as float arrays directly). */
     size_t jlen = strlen(json);
     size_t hlen = (jlen + 7) & ~(size_t)7;
-    uint8_t *hdr = malloc(8 + hlen);
+    uint8_t *hdr = mr_malloc(8 + hlen);
     if (!hdr) {
         free(json);
         return mr_errorf(e, "%s: out of memory", path);

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "core/adapt.h"
+#include "core/alloc.h"
 #include "core/mathx.h"
 #include "core/score.h"
 
@@ -68,7 +69,7 @@ static void set_views(mr_user_state *st)
 
 static int alloc_block(mr_user_state *st, mr_error *e)
 {
-    st->params = calloc(block_floats(st), sizeof(float));
+    st->params = mr_calloc(block_floats(st), sizeof(float));
     if (!st->params)
         return mr_errorf(e, "user state: out of memory (%zu floats)", block_floats(st));
     set_views(st);
@@ -307,7 +308,7 @@ int mr_user_update(mr_user_state *st, const mr_model *m, const mr_adapt_params *
     if (st->mode == MR_ADAPT_ROUTER) {
         /* allocated before anything changes: a failure leaves the state as it was */
         size_t n = (size_t)(st->ring_n < st->buffer ? st->ring_n + 1 : st->buffer);
-        scratch = malloc((n * K + (size_t)K * st->F + (size_t)K) * sizeof(double));
+        scratch = mr_malloc((n * K + (size_t)K * st->F + (size_t)K) * sizeof(double));
         if (!scratch)
             return mr_errorf(e, "user state: out of memory for a router update");
     }

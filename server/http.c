@@ -179,11 +179,16 @@ static bool append_body(server *s, request_state *r, const char *data, size_t n)
     return true;
 }
 
+static const char oom_body[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+
 static enum MHD_Result send_answer(server *s, struct MHD_Connection *c, request_state *r,
                                    api_response *res, uint64_t compute_us)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(res->body_len, res->body,
-                                                                MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp;
+    if (!res->body && res->status >= 500)
+        resp = MHD_create_response_from_buffer(sizeof oom_body - 1, (void *)oom_body, MHD_RESPMEM_PERSISTENT);
+    else
+        resp = MHD_create_response_from_buffer(res->body_len, res->body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(res->body);
         return MHD_NO;

@@ -6,6 +6,7 @@
 
 #include "api/handlers.h"
 #include "api/score_request.h"
+#include "api/user_id.h"
 #include "core/alloc.h"
 #include "core/score.h"
 
@@ -139,6 +140,19 @@ int api_handle_score(const api_ctx *ctx, const api_request *req, api_response *r
     mr_score_body body;
     if (mr_parse_score_body(req->body ? req->body : "", req->body_len, &lim, &body, &err)) {
         api_respond_error(res, &err);
+        return 0;
+    }
+    /* the same user-id policy as every other endpoint */
+    for (int i = 0; i < body.n; i++) {
+        const char *u = body.items[i].user;
+        char why[160], field[48] = "user";
+        if (!u || api_user_id_valid(u, strlen(u), why, sizeof why))
+            continue;
+        if (body.is_batch)
+            snprintf(field, sizeof field, "batch[%d].user", i);
+        api_fail(&err, 400, "bad_user", field, "%s", why);
+        api_respond_error(res, &err);
+        mr_score_body_free(&body);
         return 0;
     }
 

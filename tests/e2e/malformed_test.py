@@ -339,10 +339,6 @@ class MalformedTest(unittest.TestCase):
                 self.assert_unharmed(before, path[:40])
 
     # Policy of README: user ids are 1 to 128 bytes of [A-Za-z0-9-_.:@+=].
-    # BUG (reported to the lead): /score takes any user of 1..256 bytes
-    # (answers 200 "known": false for "bad user!", "\u00e9" or 200 bytes),
-    # so the policy is not enforced there. Remove expectedFailure once fixed.
-    @unittest.expectedFailure
     def test_score_enforces_the_user_id_policy(self):
         cases = [("score user of 129 bytes", dict(self.good, user="a" * 129), 400, ["bad_user"]),
                  ("score user with a space", dict(self.good, user="bad user!"), 400, ["bad_user"]),
@@ -350,12 +346,7 @@ class MalformedTest(unittest.TestCase):
         for name, body, status, codes in cases:
             self.reject("/score", body, status, *codes, what=name)
 
-    # BUG (reported to the lead): /score with a user of 129..256 bytes keeps
-    # its event under the id cut to 128 bytes (api_event.user is char[129]),
-    # so feedback on that event as the 128-byte prefix -- another user -- is
-    # applied (200, version 1) instead of 404. An event scored for one user
-    # must never update another. Remove expectedFailure once fixed.
-    @unittest.expectedFailure
+    # A user id of 129 bytes must never become its 128-byte prefix.
     def test_event_of_a_long_user_id_cannot_update_its_prefix(self):
         long_user = "p" * 129
         status, ans = self.srv.json("POST", "/score", dict(self.good, user=long_user, event="ev-long-user"))

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/float_parse.h"
 
 struct jr_keyent {
@@ -250,7 +251,7 @@ static size_t put_utf8(char *o, unsigned long v)
  * longer than the input). NUL-terminated; returns NULL on OOM. */
 static char *unescape(const jr_slice *raw, size_t *outlen)
 {
-    char *o = malloc(raw->len + 1);
+    char *o = mr_malloc(raw->len + 1);
     if (!o)
         return NULL;
     size_t n = 0;
@@ -428,7 +429,7 @@ static uint32_t key_hash(const char *p, size_t n, uint32_t obj)
 static int keys_grow(json_reader *r)
 {
     size_t ncap = r->keys_cap ? r->keys_cap * 2 : 64;
-    struct jr_keyent *nk = calloc(ncap, sizeof *nk);
+    struct jr_keyent *nk = mr_calloc(ncap, sizeof *nk);
     if (!nk)
         return -1;
     for (size_t i = 0; i < r->keys_cap; i++) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/json_reader.h"
+#include "core/alloc.h"
 #include "core/vector.h"
 
 typedef struct {
@@ -96,7 +97,7 @@ static int add_pending(parser *P, const jr_slice *s, char *owned, int item, int 
 {
     if (P->npend == P->cap_pend) {
         size_t nc = P->cap_pend ? P->cap_pend * 2 : 8;
-        pending_b64 *np = realloc(P->pend, nc * sizeof *np);
+        pending_b64 *np = mr_realloc(P->pend, nc * sizeof *np);
         if (!np) {
             free(owned);
             return oom(P);
@@ -163,7 +164,7 @@ static int parse_responses(parser *P, int item)
             int nc = it->resp_cap ? it->resp_cap * 2 : 4;
             if (nc > P->lim->max_responses)
                 nc = P->lim->max_responses;
-            float *nr = realloc(it->req.responses, (size_t)nc * (size_t)d * sizeof(float));
+            float *nr = mr_realloc(it->req.responses, (size_t)nc * (size_t)d * sizeof(float));
             if (!nr)
                 return oom(P);
             it->req.responses = nr;
@@ -203,7 +204,7 @@ static int parse_pairs(parser *P, item_state *it)
             return wrong_type(P, "expected a pair [i, j] of response indices");
         if (it->req.n_pairs == it->pairs_cap) {
             int nc = it->pairs_cap ? it->pairs_cap * 2 : 8;
-            int (*np)[2] = realloc(it->req.pairs, (size_t)nc * sizeof *np);
+            int (*np)[2] = mr_realloc(it->req.pairs, (size_t)nc * sizeof *np);
             if (!np)
                 return oom(P);
             it->req.pairs = np;
@@ -248,7 +249,7 @@ static int parse_string_field(parser *P, char **dst, size_t maxlen, const char *
         return api_fail(P->err, 400, "bad_value", path, "must be 1 to %zu bytes long, got %zu", maxlen, s.len);
     }
     if (!owned) {
-        owned = malloc(s.len + 1);
+        owned = mr_malloc(s.len + 1);
         if (!owned)
             return oom(P);
         memcpy(owned, s.p, s.len);
@@ -297,7 +298,7 @@ static int parse_member(parser *P, int item, const jr_slice *key)
 
     if (IS("context")) {
         it->has_context = true;
-        it->req.context = malloc((size_t)P->lim->dc * sizeof(float));
+        it->req.context = mr_malloc((size_t)P->lim->dc * sizeof(float));
         if (!it->req.context)
             return oom(P);
         return parse_vector(P, it->req.context, P->lim->dc, item, -1);
@@ -368,7 +369,7 @@ static int parse_batch(parser *P)
             return wrong_type(P, "expected a request object");
         if (P->nitems == P->cap_items) {
             int nc = P->cap_items ? P->cap_items * 2 : 4;
-            item_state *ni = realloc(P->items, (size_t)nc * sizeof *ni);
+            item_state *ni = mr_realloc(P->items, (size_t)nc * sizeof *ni);
             if (!ni)
                 return oom(P);
             P->items = ni;
@@ -473,7 +474,7 @@ static int parse_all(parser *P, mr_score_body *out)
         if (extra)
             return api_fail(P->err, 400, "bad_value", extra,
                             "not allowed beside \"batch\" (put it in each batch item)");
-        out->items = P->nitems ? calloc((size_t)P->nitems, sizeof *out->items) : NULL;
+        out->items = P->nitems ? mr_calloc((size_t)P->nitems, sizeof *out->items) : NULL;
         if (!out->items)
             return oom(P);
         for (int i = 0; i < P->nitems; i++) {
@@ -485,7 +486,7 @@ static int parse_all(parser *P, mr_score_body *out)
     } else {
         if (check_item(P, top))
             return -1;
-        out->items = calloc(1, sizeof *out->items);
+        out->items = mr_calloc(1, sizeof *out->items);
         if (!out->items)
             return oom(P);
         out->items[0] = top->req;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/json_reader.h"
+#include "core/alloc.h"
 #include "api/user_id.h"
 #include "core/vector.h"
 
@@ -108,7 +109,7 @@ static int add_pending(parser *P, const jr_slice *s, char *owned, float *dst, in
 {
     if (P->npend == P->cap_pend) {
         size_t nc = P->cap_pend ? P->cap_pend * 2 : 8;
-        pending_b64 *np = realloc(P->pend, nc * sizeof *np);
+        pending_b64 *np = mr_realloc(P->pend, nc * sizeof *np);
         if (!np) {
             free(owned);
             return oom(P);
@@ -133,7 +134,7 @@ static int parse_vector(parser *P, float **dst, int dim, int item)
     jr_type t = jr_peek(&P->r);
     if (t != JR_ARRAY && t != JR_STRING)
         return wrong_type(P, "expected an array of numbers or a base64 string");
-    *dst = malloc((size_t)dim * sizeof(float));
+    *dst = mr_malloc((size_t)dim * sizeof(float));
     if (!*dst)
         return oom(P);
     if (t == JR_ARRAY) {
@@ -186,7 +187,7 @@ static int parse_string_field(parser *P, char **dst, size_t maxlen, const char *
         return api_fail(P->err, 400, len_code, path, "must be 1 to %zu bytes long, got %zu", maxlen, s.len);
     }
     if (!owned) {
-        owned = malloc(s.len + 1);
+        owned = mr_malloc(s.len + 1);
         if (!owned)
             return oom(P);
         memcpy(owned, s.p, s.len);
@@ -210,7 +211,7 @@ static int parse_user(parser *P)
         return fail_here(P, 400, "bad_user", why);
     }
     if (!owned) {
-        owned = malloc(s.len + 1);
+        owned = mr_malloc(s.len + 1);
         if (!owned)
             return oom(P);
         memcpy(owned, s.p, s.len);
@@ -361,7 +362,7 @@ static int parse_list(parser *P)
             return wrong_type(P, "expected a feedback object");
         if (P->nitems == P->cap_items) {
             int nc = P->cap_items ? P->cap_items * 2 : 4;
-            item_state *ni = realloc(P->items, (size_t)nc * sizeof *ni);
+            item_state *ni = mr_realloc(P->items, (size_t)nc * sizeof *ni);
             if (!ni)
                 return oom(P);
             P->items = ni;
@@ -480,7 +481,7 @@ static int parse_all(parser *P, mr_update_body *out)
         return -1;
 
     int n = P->is_list ? P->nitems : 1;
-    out->items = calloc((size_t)n, sizeof *out->items);
+    out->items = mr_calloc((size_t)n, sizeof *out->items);
     if (!out->items)
         return oom(P);
     for (int i = 0; i < n; i++) {

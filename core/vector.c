@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/base64.h"
 #include "core/half.h"
 
@@ -92,7 +93,7 @@ mr_vec_status mr_vec_decode_base64_kind(const char *b64, size_t len, mr_vec_dtyp
             goto bad_b64;
         bswap32_n(out, (size_t)dim);
     } else {
-        uint8_t *tmp = malloc(nbytes ? nbytes : 1);
+        uint8_t *tmp = mr_malloc(nbytes ? nbytes : 1);
         if (!tmp) {
             mr_errorf(e, "out of memory decoding %zu bytes", nbytes);
             return MR_VEC_NOMEM;

@@ -57,8 +57,8 @@ class Redis:
             try:
                 if self.command("PING") == "PONG":
                     return
-            except OSError:
-                pass
+            except (OSError, RuntimeError):
+                pass   # not listening yet, or -LOADING the AOF
             if self.proc.poll() is not None:
                 raise RuntimeError("redis-server exited with status %d" % self.proc.returncode)
             time.sleep(0.05)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/base64.h"
 #include "core/float_parse.h"
 
 struct jr_keyent {
@@ -309,6 +310,22 @@ int jr_read_string(json_reader *r, jr_slice *out, char **owned)
     out->p = u;
     out->len = n;
     return 0;
+}
+
+/* Base64 has no '"', '\\' nor control byte, so its decoder stops exactly at
+ * the closing quote of a plain string: no separate scan. */
+int jr_read_base64(json_reader *r, void *dst, size_t cap, size_t *nbytes)
+{
+    if (want(r, JR_STRING, "a string"))
+        return -1;
+    const char *s = r->p + 1;
+    size_t used = 0;
+    long n = mr_base64_decode_run(s, (size_t)(r->end - s), dst, cap, &used);
+    if (n < 0 || used >= (size_t)(r->end - s) || s[used] != '"')
+        return 0;
+    r->p = s + used + 1;
+    *nbytes = (size_t)n;
+    return 1;
 }
 
 /* ---- literals and numbers ---- */

@@ -95,6 +95,13 @@ int jr_array_next(json_reader *r);
  * NULL; with escapes *out is an unescaped malloc'd copy also stored in *owned
  * (the caller frees it). Not NUL-terminated in the first case. */
 int jr_read_string(json_reader *r, jr_slice *out, char **owned);
+/* A string of base64, decoded into dst (at most cap bytes) in the pass that
+ * finds its end. 1: done, *nbytes decoded. 0: the string is anything but
+ * clean strict base64 of at most cap bytes (escapes, a stray character, bad
+ * padding, too long...); nothing is consumed (dst may have been written):
+ * read it with jr_read_string and let the strict decoder name the error.
+ * -1: not a string, or an earlier error. */
+int jr_read_base64(json_reader *r, void *dst, size_t cap, size_t *nbytes);
 int jr_read_bool(json_reader *r, bool *v);
 /* An integer (no fraction, no exponent: else JR_E_TYPE), saturated to the
  * long long range. */

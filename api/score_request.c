@@ -1,7 +1,10 @@
 /* POST /score bodies -> mr_score_body, with the pull parser of
  * api/json_reader: JSON number arrays are parsed straight into the float
- * buffers; base64 vectors are remembered as slices of the body and decoded
- * once the whole body is read, because "dtype" may come after them. */
+ * buffers; base64 vectors are decoded into them too, in the pass that finds
+ * the string's end, and converted and checked once the whole body is read,
+ * because "dtype" may come after them (decoding bytes does not depend on it).
+ * A string that is not clean base64 is kept as a slice and decoded at the
+ * end by the strict decoder, which names the error. */
 #include "api/score_request.h"
 
 #include <limits.h>
@@ -17,6 +20,8 @@ typedef struct {
     const char *p;
     size_t len;
     char *owned;      /* unescaped copy when the JSON string had escapes */
+    bool decoded;     /* already decoded into its buffer (nbytes), by jr_read_base64 */
+    size_t nbytes;
     int item;         /* -1: the top-level request */
     int row;          /* -1: the context, else the response index */
     char path[128];
@@ -93,7 +98,10 @@ static int oom(parser *P)
 
 /* ---- vectors ---- */
 
-static int add_pending(parser *P, const jr_slice *s, char *owned, int item, int row)
+/* A base64 vector to finish once every dtype is known: either its text (s)
+ * or, when jr_read_base64 already decoded it into its row, s = NULL and the
+ * byte count. */
+static int add_pending(parser *P, const jr_slice *s, size_t nbytes, char *owned, int item, int row)
 {
     if (P->npend == P->cap_pend) {
         size_t nc = P->cap_pend ? P->cap_pend * 2 : 8;
@@ -106,8 +114,10 @@ static int add_pending(parser *P, const jr_slice *s, char *owned, int item, int 
         P->cap_pend = nc;
     }
     pending_b64 *pb = &P->pend[P->npend++];
-    pb->p = s->p;
-    pb->len = s->len;
+    pb->p = s ? s->p : NULL;
+    pb->len = s ? s->len : 0;
+    pb->decoded = !s;
+    pb->nbytes = nbytes;
     pb->owned = owned;
     pb->item = item;
     pb->row = row;
@@ -131,11 +141,19 @@ static int parse_vector(parser *P, float *dst, int dim, int item, int row)
         return 0;
     }
     if (t == JR_STRING) {
+        /* Decoded now into dst whatever the dtype (its bytes fit), checked
+         * and converted at the end; anything unusual takes the strict path. */
+        size_t nbytes = 0;
+        int fast = jr_read_base64(&P->r, dst, (size_t)dim * sizeof(float), &nbytes);
+        if (fast < 0)
+            return reader_error(P);
+        if (fast)
+            return add_pending(P, NULL, nbytes, NULL, item, row);
         jr_slice s;
         char *owned;
         if (jr_read_string(&P->r, &s, &owned))
             return reader_error(P);
-        return add_pending(P, &s, owned, item, row);
+        return add_pending(P, &s, 0, owned, item, row);
     }
     return wrong_type(P, "expected an array of numbers or a base64 string");
 }
@@ -414,7 +432,9 @@ static int decode_pending(parser *P, mr_score_body *out)
         int dim = pb->row < 0 ? P->lim->dc : P->lim->d;
         float *dst = pb->row < 0 ? q->context : q->responses + (size_t)pb->row * (size_t)P->lim->d;
         mr_error e;
-        switch (mr_vec_decode_base64_kind(pb->p, pb->len, (mr_vec_dtype)dt, dim, dst, &e)) {
+        mr_vec_status st = pb->decoded ? mr_vec_from_decoded(dst, pb->nbytes, (mr_vec_dtype)dt, dim, &e)
+                                       : mr_vec_decode_base64_kind(pb->p, pb->len, (mr_vec_dtype)dt, dim, dst, &e);
+        switch (st) {
         case MR_VEC_OK: break;
         case MR_VEC_BAD_BASE64: return api_fail(P->err, 400, "bad_base64", pb->path, "%s", e.msg);
         case MR_VEC_BAD_SIZE: return api_fail(P->err, 400, "dimension_mismatch", pb->path, "%s", e.msg);

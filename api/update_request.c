@@ -2,8 +2,10 @@
  * api/json_reader, like api/score_request.c. An item's form is known only
  * once the whole object is read ("chosen" may come before "event" or
  * "context"), so each field is read by its JSON type and the item is checked
- * at its closing brace; base64 vectors are decoded after the body, because
- * "dtype" may come last. */
+ * at its closing brace; base64 vectors are decoded into their buffers as
+ * they are read, and converted and checked after the body, because "dtype"
+ * may come last (a string that is not clean base64 is decoded then by the
+ * strict decoder, which names the error). */
 #include "api/update_request.h"
 
 #include <limits.h>
@@ -23,6 +25,8 @@ typedef struct {
     const char *p;
     size_t len;
     char *owned;      /* unescaped copy when the JSON string had escapes */
+    bool decoded;     /* already decoded into its buffer (nbytes), by jr_read_base64 */
+    size_t nbytes;
     float *dst;       /* a buffer owned by an item (never moves) */
     int dim;
     int item;         /* -1: the top-level object */
@@ -105,7 +109,10 @@ static item_state *item_at(parser *P, int item)
 
 /* ---- values ---- */
 
-static int add_pending(parser *P, const jr_slice *s, char *owned, float *dst, int dim, int item)
+/* A base64 vector to finish once every dtype is known: either its text (s)
+ * or, when jr_read_base64 already decoded it into dst, s = NULL and the byte
+ * count. */
+static int add_pending(parser *P, const jr_slice *s, size_t nbytes, char *owned, float *dst, int dim, int item)
 {
     if (P->npend == P->cap_pend) {
         size_t nc = P->cap_pend ? P->cap_pend * 2 : 8;
@@ -118,8 +125,10 @@ static int add_pending(parser *P, const jr_slice *s, char *owned, float *dst, in
         P->cap_pend = nc;
     }
     pending_b64 *pb = &P->pend[P->npend++];
-    pb->p = s->p;
-    pb->len = s->len;
+    pb->p = s ? s->p : NULL;
+    pb->len = s ? s->len : 0;
+    pb->decoded = !s;
+    pb->nbytes = nbytes;
     pb->owned = owned;
     pb->dst = dst;
     pb->dim = dim;
@@ -148,11 +157,19 @@ static int parse_vector(parser *P, float **dst, int dim, int item)
         }
         return 0;
     }
+    /* Decoded now whatever the dtype (its bytes fit), checked and converted
+     * at the end; anything unusual takes the strict path. */
+    size_t nbytes = 0;
+    int fast = jr_read_base64(&P->r, *dst, (size_t)dim * sizeof(float), &nbytes);
+    if (fast < 0)
+        return reader_error(P);
+    if (fast)
+        return add_pending(P, NULL, nbytes, NULL, *dst, dim, item);
     jr_slice s;
     char *owned;
     if (jr_read_string(&P->r, &s, &owned))
         return reader_error(P);
-    return add_pending(P, &s, owned, *dst, dim, item);
+    return add_pending(P, &s, 0, owned, *dst, dim, item);
 }
 
 /* "chosen" or "rejected": a vector or a response index, told apart later. */
@@ -404,7 +421,10 @@ static int decode_pending(parser *P)
         if (dt < 0)
             dt = MR_DTYPE_F32;
         mr_error e;
-        switch (mr_vec_decode_base64_kind(pb->p, pb->len, (mr_vec_dtype)dt, pb->dim, pb->dst, &e)) {
+        mr_vec_status st = pb->decoded ? mr_vec_from_decoded(pb->dst, pb->nbytes, (mr_vec_dtype)dt, pb->dim, &e)
+                                       : mr_vec_decode_base64_kind(pb->p, pb->len, (mr_vec_dtype)dt, pb->dim,
+                                                                   pb->dst, &e);
+        switch (st) {
         case MR_VEC_OK: break;
         case MR_VEC_BAD_BASE64: return api_fail(P->err, 400, "bad_base64", pb->path, "%s", e.msg);
         case MR_VEC_BAD_SIZE: return api_fail(P->err, 400, "dimension_mismatch", pb->path, "%s", e.msg);

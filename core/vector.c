@@ -1,14 +1,12 @@
 /* Base64 embedding vectors (float32 / bfloat16 / float16, little-endian) to
- * float32, with the size and finiteness checks a request needs. float32
- * decodes straight into the caller's buffer; the half types go through a
- * scratch buffer and core/half. */
+ * float32, with the size and finiteness checks a request needs. Every dtype
+ * decodes straight into the caller's float buffer (the 2-byte types fill its
+ * first half and widen in place, from the end), so no scratch memory. */
 #include "core/vector.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "core/alloc.h"
 #include "core/base64.h"
 #include "core/half.h"
 
@@ -64,6 +62,79 @@ int mr_vec_decode_base64(const char *b64, size_t len, mr_vec_dtype dt, int dim, 
     return mr_vec_decode_base64_kind(b64, len, dt, dim, out, e) == MR_VEC_OK ? 0 : -1;
 }
 
+static mr_vec_status check_size(size_t nbytes, mr_vec_dtype dt, int dim, mr_error *e)
+{
+    size_t esz = mr_vec_dtype_size(dt);
+    if (nbytes % esz != 0) {
+        mr_errorf(e, "base64 decodes to %zu bytes, not a multiple of %zu (%s)", nbytes, esz, dtype_name(dt));
+        return MR_VEC_BAD_SIZE;
+    }
+    if (dim < 0 || nbytes / esz != (size_t)dim) {
+        mr_errorf(e, "expected %d values, got %zu", dim, nbytes / esz);
+        return MR_VEC_BAD_SIZE;
+    }
+    return MR_VEC_OK;
+}
+
+/* Widen the dim 2-byte values at the start of out to float32 in place: from
+ * the end, value i (bytes 2i, 2i+1) is read before float i (bytes 4i..4i+3)
+ * is written, and no later float overlaps an earlier unread value. */
+static void widen_in_place(float *out, int dim, mr_vec_dtype dt)
+{
+    const unsigned char *p = (const unsigned char *)out;
+    for (int i = dim - 1; i >= 0; i--) {
+        uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        out[i] = dt == MR_DTYPE_BF16 ? mr_bf16_to_f32(h) : mr_f16_to_f32(h);
+    }
+}
+
+/* Index of the first NaN/Inf, or -1. Exponent bits all ones is what carries
+ * into bit 31 when 2^23 is added to them; the OR of that over the block is
+ * branch-free, so it vectorises, and the index is looked for on failure. */
+static long first_non_finite(const float *v, size_t n)
+{
+    const uint32_t E = 0x7F800000u;
+    uint32_t any = 0;
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        any |= (u & E) + 0x00800000u;
+    }
+    if (!(any & 0x80000000u))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        if ((u & E) == E)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* The decoded bytes sit at the start of out: to float32, then finiteness. */
+static mr_vec_status finish(float *out, mr_vec_dtype dt, int dim, mr_error *e)
+{
+    if (dt == MR_DTYPE_F32)
+        bswap32_n(out, (size_t)dim);
+    else
+        widen_in_place(out, dim, dt);
+    long bad = first_non_finite(out, (size_t)dim);
+    if (bad >= 0) {
+        mr_errorf(e, "value %ld is not finite", bad);
+        return MR_VEC_NON_FINITE;
+    }
+    return MR_VEC_OK;
+}
+
+mr_vec_status mr_vec_from_decoded(float *out, size_t nbytes, mr_vec_dtype dt, int dim, mr_error *e)
+{
+    mr_vec_status st = check_size(nbytes, dt, dim, e);
+    return st != MR_VEC_OK ? st : finish(out, dt, dim, e);
+}
+
 mr_vec_status mr_vec_decode_base64_kind(const char *b64, size_t len, mr_vec_dtype dt, int dim, float *out,
                                         mr_error *e)
 {
@@ -77,54 +148,19 @@ mr_vec_status mr_vec_decode_base64_kind(const char *b64, size_t len, mr_vec_dtyp
     if (len >= 4)
         pad = (size_t)(b64[len - 1] == '=') + (size_t)(b64[len - 1] == '=' && b64[len - 2] == '=');
     size_t nbytes = mr_base64_decoded_max(len) - pad;
-    size_t esz = mr_vec_dtype_size(dt);
-    if (nbytes % esz != 0) {
-        mr_errorf(e, "base64 decodes to %zu bytes, not a multiple of %zu (%s)", nbytes, esz, dtype_name(dt));
-        return MR_VEC_BAD_SIZE;
-    }
-    if (dim < 0 || nbytes / esz != (size_t)dim) {
-        mr_errorf(e, "expected %d values, got %zu", dim, nbytes / esz);
-        return MR_VEC_BAD_SIZE;
-    }
+    mr_vec_status st = check_size(nbytes, dt, dim, e);
+    if (st != MR_VEC_OK)
+        return st;
 
     size_t bad_at = 0;
-    if (dt == MR_DTYPE_F32) {
-        if (mr_base64_decode(b64, len, (uint8_t *)out, &bad_at) < 0)
-            goto bad_b64;
-        bswap32_n(out, (size_t)dim);
-    } else {
-        uint8_t *tmp = mr_malloc(nbytes ? nbytes : 1);
-        if (!tmp) {
-            mr_errorf(e, "out of memory decoding %zu bytes", nbytes);
-            return MR_VEC_NOMEM;
-        }
-        if (mr_base64_decode(b64, len, tmp, &bad_at) < 0) {
-            free(tmp);
-            goto bad_b64;
-        }
-        if (dt == MR_DTYPE_BF16)
-            mr_bf16_to_f32_n(tmp, out, (size_t)dim);
+    if (mr_base64_decode(b64, len, (uint8_t *)out, &bad_at) < 0) {
+        if (bad_at >= len || b64[bad_at] == '=')
+            mr_errorf(e, "invalid base64 padding at offset %zu", bad_at);
+        else if (is_b64_alpha(b64[bad_at]))
+            mr_errorf(e, "base64 has non-zero padding bits at offset %zu", bad_at);
         else
-            mr_f16_to_f32_n(tmp, out, (size_t)dim);
-        free(tmp);
+            mr_errorf(e, "invalid base64 character at offset %zu", bad_at);
+        return MR_VEC_BAD_BASE64;
     }
-
-    for (int i = 0; i < dim; i++) {
-        uint32_t u;
-        memcpy(&u, &out[i], 4);
-        if ((u & 0x7F800000u) == 0x7F800000u) {
-            mr_errorf(e, "value %d is not finite", i);
-            return MR_VEC_NON_FINITE;
-        }
-    }
-    return MR_VEC_OK;
-
-bad_b64:
-    if (bad_at >= len || b64[bad_at] == '=')
-        mr_errorf(e, "invalid base64 padding at offset %zu", bad_at);
-    else if (is_b64_alpha(b64[bad_at]))
-        mr_errorf(e, "base64 has non-zero padding bits at offset %zu", bad_at);
-    else
-        mr_errorf(e, "invalid base64 character at offset %zu", bad_at);
-    return MR_VEC_BAD_BASE64;
+    return finish(out, dt, dim, e);
 }

@@ -32,4 +32,10 @@ typedef enum {
 mr_vec_status mr_vec_decode_base64_kind(const char *b64, size_t len, mr_vec_dtype dt, int dim, float *out,
                                         mr_error *e);
 
+/* The same checks and conversion for a vector whose base64 text was already
+ * decoded into out (nbytes bytes at its start; out has room for dim floats,
+ * e.g. by mr_base64_decode_run with cap = 4 * dim): the errors are those
+ * mr_vec_decode_base64_kind gives for that text. */
+mr_vec_status mr_vec_from_decoded(float *out, size_t nbytes, mr_vec_dtype dt, int dim, mr_error *e);
+
 #endif

@@ -1,5 +1,7 @@
 /* core/base64: RFC 4648 test vectors, every strictness rule with the offset
- * it reports, and round trips against an independent encoder. */
+ * it reports, and round trips against an independent encoder; the vector
+ * decoders (SSSE3, AVX2) against the scalar one on every byte value at every
+ * position of a block; the one-pass decoder of JSON strings (decode_run). */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -113,6 +115,181 @@ START_TEST(round_trips)
 }
 END_TEST
 
+static const int levels[] = { MR_B64_SCALAR, MR_B64_SSSE3, MR_B64_AVX2, MR_B64_AUTO };
+#define NLEVELS (sizeof levels / sizeof levels[0])
+
+static uint64_t xs = 0x2545F4914F6CDD1Dull;
+static uint64_t rnd(void)
+{
+    xs ^= xs << 13;
+    xs ^= xs >> 7;
+    xs ^= xs << 17;
+    return xs;
+}
+
+START_TEST(vector_decoders_every_byte)
+{
+    /* 160 chars: the AVX2 loop (64 and 32), SSSE3 (16) and scalar all see
+     * the bad byte somewhere; each level must name the same offset. */
+    uint8_t src[120], out[130];
+    char text[200];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(i * 37 + 11);
+    size_t len = encode(src, sizeof src, text);
+    ck_assert_uint_eq(len, 160);
+    for (size_t l = 0; l < NLEVELS; l++) {
+        if (!mr_base64_level_supported(levels[l]))
+            continue;
+        size_t bad = 0;
+        ck_assert_int_eq(mr_base64_decode_with(levels[l], text, len, out, &bad), 120);
+        ck_assert_mem_eq(out, src, 120);
+        for (int c = 0; c < 256; c++) {
+            int valid = c != 0 && strchr(alphabet, c) != NULL;
+            for (size_t at = 0; at < len - 4; at++) { /* the last quantum: padding rules */
+                char saved = text[at];
+                text[at] = (char)c;
+                long n = mr_base64_decode_with(levels[l], text, len, out, &bad);
+                if (valid ? n != 120 : (n != -1 || bad != at))
+                    ck_abort_msg("level %d byte 0x%02x at %zu: got %ld (bad_at %zu)", levels[l], c, at, n, bad);
+                text[at] = saved;
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(vector_decoders_round_trips)
+{
+    uint8_t src[700], want[700], out[700];
+    char text[1000];
+    for (int it = 0; it < 3000; it++) {
+        size_t n = (size_t)(rnd() % 700);
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)rnd();
+        size_t len = encode(src, n, text);
+        size_t at = len ? (size_t)(rnd() % len) : 0;
+        static const char junk[] = "=\"\\ -_.,:@[`{\x7f\x80\xff\n";
+        int corrupt = len && it % 2;
+        if (corrupt)
+            text[at] = junk[rnd() % (sizeof junk - 1)];
+        size_t want_bad = 0, bad;
+        long want_n = mr_base64_decode_with(MR_B64_SCALAR, text, len, want, &want_bad);
+        if (!corrupt && (want_n != (long)n || memcmp(want, src, n) != 0))
+            ck_abort_msg("scalar round trip failed at length %zu", n);
+        for (size_t l = 1; l < NLEVELS; l++) {
+            if (!mr_base64_level_supported(levels[l]))
+                continue;
+            bad = 0;
+            long got = mr_base64_decode_with(levels[l], text, len, out, &bad);
+            if (got != want_n || (got < 0 && bad != want_bad) || (got > 0 && memcmp(out, want, (size_t)got) != 0))
+                ck_abort_msg("level %d disagrees with scalar at length %zu (corrupt at %zu)", levels[l], len, at);
+        }
+    }
+}
+END_TEST
+
+/* decode_run on text + tail, at every level; returns the length (or -1). */
+static long run(int level, const char *text, const char *tail, size_t cap, uint8_t *out, size_t *used)
+{
+    char buf[1200];
+    size_t n = strlen(text), t = strlen(tail);
+    memcpy(buf, text, n);
+    memcpy(buf + n, tail, t);
+    char *heap = malloc(n + t ? n + t : 1); /* exact size: ASan sees any over-read */
+    ck_assert_ptr_nonnull(heap);
+    memcpy(heap, buf, n + t);
+    *used = 999999;
+    long r = mr_base64_decode_run_with(level, heap, n + t, out, cap, used);
+    free(heap);
+    return r;
+}
+
+START_TEST(decode_run_ends_and_rejects)
+{
+    static const struct { const char *text, *tail; size_t cap; long want; size_t used; } v[] = {
+        { "Zm9vYmFy", "\"", 6, 6, 8 },     /* ends at the quote */
+        { "Zm9vYmFy", "\",1", 64, 6, 8 },
+        { "Zm9vYmFy", "", 64, 6, 8 },      /* or at the end of the buffer */
+        { "Zm9vYg==", "\"", 64, 4, 8 },
+        { "Zm9vYmE=", "\"}", 5, 5, 8 },
+        { "", "\"", 0, 0, 0 },
+        { "Zm9vYmFy", "\"", 5, -1, 0 },    /* longer than cap */
+        { "Zm9vYmE=", "\"", 4, -1, 0 },
+        { "Zm9vYg==", "\"", 3, -1, 0 },
+        { "Zm9vYmF", "\"", 64, -1, 0 },    /* ends inside a quantum */
+        { "Zm9vY", "\"", 64, -1, 0 },
+        { "Zm9vYmF", "", 64, -1, 0 },
+        { "Zm9v\\/", "\"", 64, 3, 4 },     /* ends at the backslash (the caller wants a quote) */
+        { "Zm9vY\\/", "\"", 64, -1, 0 },   /* inside a quantum */
+        { "Zh==", "\"", 64, -1, 0 },       /* non-zero padding bits */
+        { "Zm9=", "\"", 64, -1, 0 },
+        { "Zg==Zm9v", "\"", 64, -1, 0 },   /* padding inside */
+        { "Zg==", "=\"", 64, -1, 0 },
+        { "Z===", "\"", 64, -1, 0 },
+        { "====", "\"", 64, -1, 0 },
+        { "Zm9v", "=\"", 64, -1, 0 },
+        { "Zg=", "\"", 64, -1, 0 },
+    };
+    for (size_t l = 0; l < NLEVELS; l++) {
+        if (!mr_base64_level_supported(levels[l]))
+            continue;
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+            uint8_t out[64];
+            size_t used;
+            long got = run(levels[l], v[i].text, v[i].tail, v[i].cap, out, &used);
+            ck_assert_msg(got == v[i].want, "level %d case %zu: got %ld", levels[l], i, got);
+            if (got >= 0)
+                ck_assert_uint_eq(used, v[i].used);
+        }
+    }
+}
+END_TEST
+
+START_TEST(decode_run_equals_strict)
+{
+    /* Long texts so the vector loops run; a stray byte anywhere makes it -1,
+     * a clean text decodes exactly as mr_base64_decode does. */
+    uint8_t src[700], want[700], out[720];
+    char text[1000];
+    for (int it = 0; it < 2000; it++) {
+        size_t n = (size_t)(rnd() % 700);
+        for (size_t i = 0; i < n; i++)
+            src[i] = (uint8_t)rnd();
+        size_t len = encode(src, n, text);
+        int corrupt = len && it % 3 == 0;
+        if (corrupt)
+            text[rnd() % len] = "\"\\ =,"[rnd() % 5];
+        size_t bad;
+        long strict = mr_base64_decode_with(MR_B64_SCALAR, text, len, want, &bad);
+        for (size_t l = 0; l < NLEVELS; l++) {
+            if (!mr_base64_level_supported(levels[l]))
+                continue;
+            size_t used;
+            size_t cap = it % 5 == 0 ? n : n + (size_t)(rnd() % 20);
+            long got = run(levels[l], text, "\"xyz", cap, out, &used);
+            if (corrupt && got >= 0 && used < len) {
+                /* A stray byte on a quantum boundary ends the text there. */
+                uint8_t pre[700];
+                size_t b2;
+                long np = mr_base64_decode_with(MR_B64_SCALAR, text, used, pre, &b2);
+                if (used % 4 || strchr(alphabet, text[used]) || text[used] == '=' || np != got ||
+                    memcmp(out, pre, (size_t)got) != 0)
+                    ck_abort_msg("level %d length %zu: early end at %zu wrong", levels[l], len, used);
+                continue;
+            }
+            if (strict >= 0 ? (got != strict || used != len || memcmp(out, want, (size_t)got) != 0) : got != -1)
+                ck_abort_msg("level %d length %zu: strict %ld, run %ld", levels[l], len, strict, got);
+        }
+        /* A cap one short of the decoded size is refused, at every level. */
+        if (strict > 0) {
+            size_t used;
+            if (run(MR_B64_AUTO, text, "\"", (size_t)strict - 1, out, &used) != -1)
+                ck_abort_msg("cap %ld - 1 accepted", strict);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base64");
@@ -120,6 +297,10 @@ int main(void)
     tcase_add_test(tc, rfc4648_vectors);
     tcase_add_test(tc, strict_rejections);
     tcase_add_test(tc, round_trips);
+    tcase_add_test(tc, vector_decoders_every_byte);
+    tcase_add_test(tc, vector_decoders_round_trips);
+    tcase_add_test(tc, decode_run_ends_and_rejects);
+    tcase_add_test(tc, decode_run_equals_strict);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -100,8 +100,12 @@ int state_service_open(server *s, mr_error *e)
         .event_new_id = svc_event_new_id,
     };
     s->state_open = true;
-    log_msg(LOG_INFO, "store %s open (%s, durability %s, adapt %s)", s->store->name,
-            !strcmp(cfg->store, "lmdb") ? cfg->state_dir : !strcmp(cfg->store, "memory") ? "in memory" : cfg->store,
+    /* a Redis url may hold a password: log what follows it */
+    const char *at = strrchr(cfg->store, '@');
+    log_msg(LOG_INFO, "store %s open (%s%s, durability %s, adapt %s)", s->store->name,
+            at ? "redis://...@" : "",
+            !strcmp(cfg->store, "lmdb") ? cfg->state_dir : !strcmp(cfg->store, "memory") ? "in memory"
+            : at ? at + 1 : cfg->store,
             cfg->durability, cfg->adapt);
     return 0;
 }

@@ -59,7 +59,7 @@ int store_healthy(store *s);
 
 store *store_lmdb_open(const char *dir, int strict, size_t map_size, mr_error *e);
 store *store_memory_open(mr_error *e);
-/* url: redis://host[:port][/db]. Connects in the background (reconnecting
+/* url: redis://[[user]:password@]host[:port][/db]. Connects in the background (reconnecting
  * with backoff); opening fails only on a malformed url or out of memory. */
 store *store_redis_open(const char *url, mr_error *e);
 

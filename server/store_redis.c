@@ -107,6 +107,7 @@ typedef struct {
     store base;
     char *host;
     int port, db;
+    char *user, *password;    /* from the url; NULL: no AUTH */
 
     pthread_t thread;
     uv_loop_t loop;
@@ -235,14 +236,15 @@ static void on_script_loaded(redisAsyncContext *c, void *r, void *priv)
     first_attempt_over(s);
 }
 
-static void on_selected(redisAsyncContext *c, void *r, void *priv)
+/* AUTH and SELECT: only an error matters (priv names the command). */
+static void on_setup_reply(redisAsyncContext *c, void *r, void *priv)
 {
     redis_store *s = c->data;
     redisReply *reply = r;
     if (c != s->ac || !reply || reply->type != REDIS_REPLY_ERROR)
         return;
     char why[160];
-    snprintf(why, sizeof why, "SELECT %d: %s", s->db, reply->str);
+    snprintf(why, sizeof why, "%s: %s", (const char *)priv, reply->str);
     drop(s, why);
     first_attempt_over(s);
 }
@@ -289,8 +291,12 @@ static void connect_now(redis_store *s)
     s->connect_deadline = uv_now(&s->loop) + TIMEOUT_MS;
     /* pipelined behind the connect; the first error drops the connection */
     int rc = REDIS_OK;
-    if (s->db != 0)
-        rc = redisAsyncCommand(ac, on_selected, NULL, "SELECT %d", s->db);
+    if (s->password && s->user)
+        rc = redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", s->user, s->password);
+    else if (s->password)
+        rc = redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", s->password);
+    if (rc == REDIS_OK && s->db != 0)
+        rc = redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", s->db);
     if (rc == REDIS_OK)
         rc = redisAsyncCommand(ac, on_script_loaded, NULL, "SCRIPT LOAD %s", CAS_SCRIPT);
     if (rc != REDIS_OK) {
@@ -671,6 +677,13 @@ static int rd_healthy(store *base)
     return atomic_load(&((redis_store *)base)->healthy);
 }
 
+static void free_url(redis_store *s)
+{
+    free(s->host);
+    free(s->user);
+    free(s->password);
+}
+
 static void rd_close(store *base)
 {
     redis_store *s = (redis_store *)base;
@@ -683,15 +696,27 @@ static void rd_close(store *base)
         log_msg(LOG_WARN, "redis store: its event loop still had handles at exit");
     pthread_cond_destroy(&s->opened);
     pthread_mutex_destroy(&s->lock);
-    free(s->host);
+    free_url(s);
     free(s);
 }
 
-/* redis://host[:port][/db]; host may be [v6 address]. */
+/* redis://[[user]:password@]host[:port][/db]; host may be [v6 address]. */
 static int parse_url(const char *url, redis_store *s, mr_error *e)
 {
     const char *p = url + 8, *end;
     size_t hlen;
+    const char *at = strrchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (!colon)
+            return mr_errorf(e, "store: a Redis url's credentials are [user]:password@");
+        if (colon > p && !(s->user = strndup(p, (size_t)(colon - p))))
+            return mr_errorf(e, "out of memory");
+        if (!(s->password = strndup(colon + 1, (size_t)(at - colon - 1))))
+            return mr_errorf(e, "out of memory");
+        p = at + 1;
+        url = "redis://[[user]:password@]host:port[/db]";   /* never echo a password */
+    }
     if (*p == '[') {
         end = strchr(p, ']');
         if (!end)
@@ -738,7 +763,7 @@ store *store_redis_open(const char *url, mr_error *e)
         return NULL;
     }
     if (parse_url(url, s, e) != 0) {
-        free(s->host);
+        free_url(s);
         free(s);
         return NULL;
     }
@@ -753,7 +778,7 @@ store *store_redis_open(const char *url, mr_error *e)
     }
     if (rc != 0) {
         mr_errorf(e, "redis store: cannot set up its event loop: %s", uv_strerror(rc));
-        free(s->host);
+        free_url(s);
         free(s);
         return NULL;
     }
@@ -768,7 +793,7 @@ store *store_redis_open(const char *url, mr_error *e)
         uv_loop_close(&s->loop);
         pthread_cond_destroy(&s->opened);
         pthread_mutex_destroy(&s->lock);
-        free(s->host);
+        free_url(s);
         free(s);
         return NULL;
     }

@@ -40,7 +40,8 @@ def free_port():
 class Redis:
     """A redis-server of our own: its port, its data directory, its process."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, *extra):
+        self.extra = list(extra)
         self.port = free_port()
         self.dir = os.path.join(workdir, "redis")
         os.makedirs(self.dir, exist_ok=True)
@@ -50,7 +51,7 @@ class Redis:
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir],
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir] + self.extra,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -71,8 +72,13 @@ class Redis:
             for a in args:
                 a = a.encode() if isinstance(a, str) else a
                 out += b"$%d\r\n%s\r\n" % (len(a), a)
+            if "--requirepass" in self.extra:
+                pw = self.extra[self.extra.index("--requirepass") + 1].encode()
+                out = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw) + out
             s.sendall(out)
             f = s.makefile("rb")
+            if "--requirepass" in self.extra:
+                f.readline()   # +OK of the AUTH
             line = f.readline().rstrip(b"\r\n")
             kind, rest = line[:1], line[1:]
             if kind == b"+":
@@ -337,6 +343,22 @@ class RedisFailureTest(Base):
         self.redis.start()
         self.wait_ready(srv)
         self.assertEqual(self.update(srv, "gina", random.Random(1))[0], 200)
+
+    def test_password_in_the_url_and_never_in_the_log(self):
+        self.redis.stop()
+        self.redis = Redis(self.tmp, "--requirepass", "s3cret-pw")
+        url = "redis://:%s@127.0.0.1:%d/2"
+        bad = Server(BINARY, "--store", url % ("wrong-pw", self.redis.port))
+        self.servers.append(bad)
+        self.assertTrue(bad.wait_log(r"unavailable: AUTH: WRONGPASS"), bad.log())
+        self.assertEqual(bad.request("GET", "/readyz")[0], 503)
+        good = Server(BINARY, "--store", url % ("s3cret-pw", self.redis.port))
+        self.servers.append(good)
+        self.wait_ready(good)
+        self.assertEqual(self.update(good, "ivy", random.Random(2))[0], 200)
+        self.assertIn("open (redis://...@127.0.0.1:%d/2" % self.redis.port, good.log())
+        for srv in (bad, good):
+            self.assertNotIn("-pw", srv.log())
 
     def test_bad_url_is_a_clear_startup_error(self):
         for url, why in (("redis://:6379", "no host"), ("redis://h:0", "port"), ("redis://h:1/x", "database")):

@@ -604,6 +604,14 @@ int jr_read_float_array(json_reader *r, float *dst, size_t cap, size_t *count, s
         return 0;
     }
     for (;;) {
+        if (n < cap) {
+            /* Common numbers and ", " separators in one tight loop; it stops
+             * at anything else, which the code below handles. */
+            int after_number;
+            n += mr_parse_json_float_run(&s, end, dst + n, cap - n, &after_number);
+            if (after_number)
+                goto separator;
+        }
         float v;
         const char *np;
         mr_num_status st = mr_parse_json_float(s, end, &v, &np);
@@ -624,6 +632,7 @@ int jr_read_float_array(json_reader *r, float *dst, size_t cap, size_t *count, s
             dst[n] = v;
         n++;
         s = np;
+    separator:
         if (s < end && *s == ',') {
             s++;
         } else {

@@ -8,13 +8,30 @@
  * significand) does the scaling, a few units of 2^-64. Either error is far
  * below a float ulp (2^-24), so the result is within 1 ulp of strtof's and
  * equal to it except within a hair of a rounding tie. Digits past the 19th
- * are dropped: their weight is below 10^-18 relative. */
+ * are dropped: their weight is below 10^-18 relative.
+ *
+ * Before all that, a fast path for the shape embeddings print in,
+ * -?(0|[1-9][0-9]*)\.[0-9]+ with an optional short exponent and at most 15
+ * characters from the first digit to the last: one 16-byte SSE2 load
+ * classifies the bytes, the integer digits slide one byte right over the
+ * '.', and two multiply-adds turn the 14 or fewer digits into one exact
+ * integer V < 10^15 < 2^53; the value is V times one power of ten (a
+ * correctly rounded double: 2^-53 relative), rounded to double then to
+ * float, so again within 1 ulp and exact but within 2^-52 of a tie. Any
+ * other shape, or fewer than 17 readable bytes, takes the general path. */
 #include "core/float_parse.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#if defined(__SSE2__) && defined(__x86_64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <emmintrin.h>
+#define HAVE_FAST 1
+#else
+#define HAVE_FAST 0
+#endif
 
 /* 10^0..10^27 are exact in a 64-bit significand (5^27 < 2^64). */
 static const long double pow10_exact[28] = {
@@ -79,7 +96,155 @@ static const double pow10_neg_d[23] = {
     1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
 };
 
+#if HAVE_FAST
+/* 10^k for k = FAST_EMIN..FAST_EMAX, each the double nearest to it. */
+#define FAST_EMIN (-80)
+#define FAST_EMAX 50
+static const double pow10_fast[FAST_EMAX - FAST_EMIN + 1] = {
+    1e-80, 1e-79, 1e-78, 1e-77, 1e-76, 1e-75, 1e-74, 1e-73, 1e-72, 1e-71, 1e-70, 1e-69, 1e-68, 1e-67,
+    1e-66, 1e-65, 1e-64, 1e-63, 1e-62, 1e-61, 1e-60, 1e-59, 1e-58, 1e-57, 1e-56, 1e-55, 1e-54, 1e-53,
+    1e-52, 1e-51, 1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39,
+    1e-38, 1e-37, 1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25,
+    1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11,
+    1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,
+    1e4,   1e5,   1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,  1e14,  1e15,  1e16,  1e17,
+    1e18,  1e19,  1e20,  1e21,  1e22,  1e23,  1e24,  1e25,  1e26,  1e27,  1e28,  1e29,  1e30,  1e31,
+    1e32,  1e33,  1e34,  1e35,  1e36,  1e37,  1e38,  1e39,  1e40,  1e41,  1e42,  1e43,  1e44,  1e45,
+    1e46,  1e47,  1e48,  1e49,  1e50,
+};
+
+/* 16 bytes of 0xFF then 16 of 0: loading at 16 - k gives a mask of k bytes. */
+static const uint8_t prefix_ff[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+};
+
+static inline __m128i first_bytes(int k) /* 0 <= k <= 16 */
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)(prefix_ff + 16 - k));
+}
+
+/* The fast path: 1 with *out, *endp set; 0 to take the general path. s is
+ * past the sign and 16 bytes from s are readable. */
+static inline int parse_fast(const char *s, const char *end, uint32_t neg, float *out, const char **endp)
+{
+    __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i t = _mm_sub_epi8(w, _mm_set1_epi8('0'));
+    __m128i isdig = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
+    /* Non-digits, with two sentinels past the window. */
+    unsigned nd = ((unsigned)_mm_movemask_epi8(isdig) ^ 0xFFFFu) | 0x30000u;
+    int k1 = __builtin_ctz(nd);                    /* integer digits */
+    int e = __builtin_ctz(nd & (nd - 1));          /* end of the fraction */
+    if (e >= 16 || k1 == 0 || s[k1] != '.' || e == k1 + 1)
+        return 0;
+    if (k1 > 1 && s[0] == '0')
+        return 0; /* leading zero: the general path says why */
+    __m128i dg, me = first_bytes(e);
+    int64_t lead = 0;
+    if (k1 == 1) {
+        /* The usual "d.ddd": the one integer digit apart, the fraction from byte 2. */
+        dg = _mm_and_si128(t, _mm_and_si128(me, _mm_slli_si128(_mm_cmpeq_epi8(t, t), 2)));
+        lead = (int64_t)(s[0] - '0') * 100000000000000;
+    } else {
+        /* Integer digits one byte right, onto the '.', so all digits touch. */
+        __m128i mi = first_bytes(k1 + 1);
+        dg = _mm_or_si128(_mm_and_si128(_mm_slli_si128(t, 1), mi), _mm_andnot_si128(mi, _mm_and_si128(t, me)));
+    }
+    /* Digit i weighs 10^(15-i): pairs, then groups of 4, then of 8. */
+    const __m128i z = _mm_setzero_si128();
+    __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(dg, z), _mm_set1_epi32(10 | 1 << 16)),
+                                    _mm_madd_epi16(_mm_unpackhi_epi8(dg, z), _mm_set1_epi32(10 | 1 << 16)));
+    __m128i quads = _mm_madd_epi16(pairs, _mm_set1_epi32(100 | 1 << 16));
+    __m128i octs = _mm_madd_epi16(_mm_packs_epi32(quads, quads), _mm_set1_epi32(10000 | 1 << 16));
+    uint64_t two = (uint64_t)_mm_cvtsi128_si64(octs);
+    /* digits * 10^(16-e), exact: below 10^15 */
+    int64_t v = (int64_t)(uint32_t)two * 100000000 + (int64_t)(two >> 32) + lead;
+    v = neg ? -v : v;
+    int exp10 = k1 - 15; /* value = v * 10^exp10 */
+
+    const char *q = s + e;
+    if ((*q | 0x20) == 'e') {
+        q++;
+        int eneg = 0;
+        if (q < end && (*q == '-' || *q == '+')) {
+            eneg = *q == '-';
+            q++;
+        }
+        if (end - q < 4 || !is_digit(q[0]))
+            return 0; /* (4: the byte after the number stays readable) */
+        int x = q[0] - '0';
+        q++;
+        if (is_digit(*q)) {
+            x = x * 10 + (*q - '0');
+            q++;
+        }
+        if (is_digit(*q))
+            return 0; /* three or more exponent digits */
+        exp10 += eneg ? -x : x;
+        if (exp10 < FAST_EMIN || exp10 > FAST_EMAX)
+            return 0;
+        float f = (float)((double)v * pow10_fast[exp10 - FAST_EMIN]);
+        if (isinf(f) || (v == 0 && neg))
+            return 0; /* the general path says MR_NUM_RANGE, or makes -0 */
+        *out = f;
+        *endp = q;
+        return 1;
+    }
+    if (v == 0 && neg)
+        return 0; /* -0.0: the general path keeps the sign */
+    *out = (float)((double)v * pow10_fast[exp10 - FAST_EMIN]); /* < 10^15: finite */
+    *endp = q;
+    return 1;
+}
+#endif
+
+static mr_num_status parse_general(const char *p, const char *end, float *out, const char **endp);
+
 mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, const char **endp)
+{
+#if HAVE_FAST
+    if (end - p >= 17) {
+        uint32_t neg = *p == '-';
+        if (parse_fast(p + neg, end, neg, out, endp))
+            return MR_NUM_OK;
+    }
+#endif
+    return parse_general(p, end, out, endp);
+}
+
+size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, size_t cap, int *after_number)
+{
+    const char *s = *pp;
+    size_t n = 0;
+    *after_number = 0;
+#if HAVE_FAST
+    /* From s <= limit, the 16-byte window after a sign and the byte after
+     * the number (at most 4 past the window with an exponent) are readable. */
+    const char *limit = end - 18;
+    while (n < cap && end - s >= 18 && s <= limit) {
+        uint32_t neg = *s == '-';
+        const char *np;
+        if (!parse_fast(s + neg, end, neg, &dst[n], &np))
+            break;
+        n++;
+        s = np;
+        if (*s != ',') {
+            *after_number = 1;
+            break;
+        }
+        s++;
+        if ((unsigned char)*s <= ' ')
+            while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+                s++;
+    }
+#else
+    (void)end, (void)dst, (void)cap;
+#endif
+    *pp = s;
+    return n;
+}
+
+/* Everything the fast path does not take. */
+static mr_num_status parse_general(const char *p, const char *end, float *out, const char **endp)
 {
     const char *s = p;
     if (s >= end)

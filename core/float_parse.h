@@ -17,4 +17,13 @@ typedef enum {
  * float32 subnormal range round to (signed) zero, as strtof does. */
 mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, const char **endp);
 
+/* The inner loop of a JSON number array, for the common shape only: parse
+ * numbers at *pp the fast way (the same values mr_parse_json_float gives),
+ * each followed by ',' and optional whitespace, storing at most cap of them
+ * in dst. Stops at the first number it does not take (*pp at its start,
+ * *after_number = 0) or after a number not followed by ',' (*pp just past
+ * the number, *after_number = 1); the caller's general loop goes on from
+ * there, with its own error handling. Returns how many were stored. */
+size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, size_t cap, int *after_number);
+
 #endif

@@ -245,6 +245,107 @@ START_TEST(differential_vs_strtof)
 }
 END_TEST
 
+/* The fast path needs 16 readable bytes after the sign: numbers followed by
+ * a long tail, as inside a body. Shortest float32 texts (what embeddings
+ * send) must come out exactly; every shape within 1 ulp of strtof, with the
+ * end where the grammar ends; and mr_parse_json_float_run must give the
+ * same bits as mr_parse_json_float number by number. */
+START_TEST(fast_path_in_context)
+{
+    locale_t c_loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    ck_assert_ptr_nonnull(c_loc);
+    static const char *const tails[] = { ",0.5,0.25,0.125,1", "]}                 ", ", -1.5e-3, 2, 3, 4, 5",
+                                         "e", "e+", ".5,1,2,3,4,5,6,7,8,9", "0123456789abcdef" };
+    char num[64], buf[160];
+    for (long it = 0; it < 300000; it++) {
+        uint32_t u = (uint32_t)rnd();
+        if ((u & 0x7F800000u) == 0x7F800000u)
+            u &= 0xBFFFFFFFu;
+        float x;
+        memcpy(&x, &u, 4);
+        int form = (int)(rnd() % 4);
+        if (form == 0) {
+            /* Shortest round-trip text of a float near N(0, 1) magnitudes. */
+            x = (float)((double)(int32_t)rnd() / 2147483648.0 * (rnd() % 2 ? 3.0 : 0.01));
+            for (int prec = 1; prec <= 9; prec++) {
+                snprintf(num, sizeof num, "%.*g", prec, (double)x);
+                if (strtof_l(num, NULL, c_loc) == x)
+                    break;
+            }
+        } else if (form == 1) {
+            snprintf(num, sizeof num, "%.*f", (int)(rnd() % 15) + 1, (double)((int32_t)rnd()) / (double)(1u << (rnd() % 31)));
+        } else if (form == 2) {
+            snprintf(num, sizeof num, "%.*e", (int)(rnd() % 12) + 1, (double)x);
+        } else {
+            random_number(num, sizeof num);
+        }
+        const char *tail = tails[rnd() % (sizeof tails / sizeof tails[0])];
+        size_t n = strlen(num), tl = strlen(tail);
+        memcpy(buf, num, n);
+        memcpy(buf + n, tail, tl + 1);
+        float want = strtof_l(num, NULL, c_loc);
+        float got = NAN, got_short = NAN;
+        const char *endp = NULL, *endp_short = NULL;
+        mr_num_status st = mr_parse_json_float(buf, buf + n + tl, &got, &endp);
+        mr_num_status st_short = mr_parse_json_float(num, num + n, &got_short, &endp_short);
+        /* Same verdict and end as without the tail (the general path alone),
+         * unless the tail continues the number's grammar. */
+        int tail_extends = tail[0] == '.' || tail[0] == 'e' || (tail[0] >= '0' && tail[0] <= '9');
+        if (!tail_extends && (st != st_short || (st != MR_NUM_SYNTAX && endp - buf != endp_short - num)))
+            ck_abort_msg("\"%s\" + \"%s\": status %d end %td, alone %d end %td", num, tail, st, endp - buf, st_short,
+                         endp_short - num);
+        if (st != MR_NUM_OK || (size_t)(endp - buf) != n)
+            continue;
+        int64_t dist = ordered(got) - ordered(want);
+        if (want == 0 && got == 0 && signbit(want) == signbit(got))
+            dist = 0;
+        if (dist > 1 || dist < -1 || (form == 0 && dist != 0))
+            ck_abort_msg("\"%s\": got %.9g want %.9g (%lld ulp)", num, (double)got, (double)want, (long long)dist);
+        /* The run parser on the same text gives the same bits. */
+        const char *p = buf;
+        float r[8];
+        int after = 0;
+        size_t k = mr_parse_json_float_run(&p, buf + n + tl, r, 1, &after);
+        if (k == 1 && (bits(r[0]) != bits(got) || (after ? p != endp : p <= endp)))
+            ck_abort_msg("\"%s\": run gave %.9g", num, (double)r[0]);
+    }
+    freelocale(c_loc);
+}
+END_TEST
+
+START_TEST(run_stops_where_it_should)
+{
+    const char *s = "0.5,-1.25, 2.5,\n-0.0,3,0.75e1,01.5,0.125]                  ";
+    const char *end = s + strlen(s), *p = s;
+    float v[16];
+    int after = -1;
+    size_t k = mr_parse_json_float_run(&p, end, v, 16, &after);
+    /* Stops at "-0.0" (the general path keeps its sign). */
+    ck_assert_uint_eq(k, 3);
+    ck_assert_int_eq(after, 0);
+    ck_assert_ptr_eq(p, strstr(s, "-0.0"));
+    ck_assert_float_eq(v[0], 0.5f);
+    ck_assert_float_eq(v[1], -1.25f);
+    ck_assert_float_eq(v[2], 2.5f);
+    p = strstr(s, "0.75e1");
+    k = mr_parse_json_float_run(&p, end, v, 16, &after);
+    ck_assert_uint_eq(k, 1); /* then "01.5" is not for the fast path */
+    ck_assert_float_eq(v[0], 7.5f);
+    ck_assert_ptr_eq(p, strstr(s, "01.5"));
+    p = strstr(s, "0.125");
+    k = mr_parse_json_float_run(&p, end, v, 16, &after);
+    ck_assert_uint_eq(k, 1);
+    ck_assert_int_eq(after, 1);
+    ck_assert_ptr_eq(p, strstr(s, "]"));
+    /* cap: stops before storing more. */
+    p = s;
+    k = mr_parse_json_float_run(&p, end, v, 2, &after);
+    ck_assert_uint_eq(k, 2);
+    ck_assert_int_eq(after, 0);
+    ck_assert_ptr_eq(p, strstr(s, " 2.5") + 1);
+}
+END_TEST
+
 START_TEST(locale_independent)
 {
     /* Under a decimal-comma locale strtof would stop at '.', we must not. */
@@ -275,6 +376,8 @@ int main(void)
     tcase_add_test(tc, syntax);
     tcase_add_test(tc, never_reads_past_end);
     tcase_add_test(tc, differential_vs_strtof);
+    tcase_add_test(tc, fast_path_in_context);
+    tcase_add_test(tc, run_stops_where_it_should);
     tcase_add_test(tc, locale_independent);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

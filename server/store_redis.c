@@ -184,7 +184,7 @@ static void set_down(redis_store *s, const char *why)
     s->ready = false;
     atomic_store(&s->healthy, 0);
     snprintf(s->last_error, sizeof s->last_error, "%s", why);
-    if (!s->down_logged) {
+    if (!s->down_logged && !s->closing) {
         log_msg(LOG_WARN, "redis %s:%d unavailable: %s (reconnecting with backoff)", s->host, s->port, why);
         s->down_logged = true;
     }

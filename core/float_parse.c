@@ -113,12 +113,14 @@ static const double pow10_fast[FAST_EMAX - FAST_EMIN + 1] = {
     1e46,  1e47,  1e48,  1e49,  1e50,
 };
 
+static const double sign_of[2] = { 1.0, -1.0 };
+
 /* 16 bytes of 0xFF then 16 of 0: loading at 16 - k gives a mask of k bytes. */
 static const uint8_t prefix_ff[32] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
 };
 
-static inline __m128i first_bytes(int k) /* 0 <= k <= 16 */
+static inline __m128i first_bytes(unsigned k) /* 0 <= k <= 16 */
 {
     return _mm_loadu_si128((const __m128i *)(const void *)(prefix_ff + 16 - k));
 }
@@ -131,35 +133,28 @@ static inline int parse_fast(const char *s, const char *end, uint32_t neg, float
     __m128i t = _mm_sub_epi8(w, _mm_set1_epi8('0'));
     __m128i isdig = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
     /* Non-digits, with two sentinels past the window. */
-    unsigned nd = ((unsigned)_mm_movemask_epi8(isdig) ^ 0xFFFFu) | 0x30000u;
-    int k1 = __builtin_ctz(nd);                    /* integer digits */
-    int e = __builtin_ctz(nd & (nd - 1));          /* end of the fraction */
+    unsigned nd = (unsigned)_mm_movemask_epi8(isdig) ^ 0x3FFFFu;
+    unsigned k1 = (unsigned)__builtin_ctz(nd);           /* integer digits */
+    unsigned e = (unsigned)__builtin_ctz(nd & (nd - 1)); /* end of the fraction */
     if (e >= 16 || k1 == 0 || s[k1] != '.' || e == k1 + 1)
         return 0;
     if (k1 > 1 && s[0] == '0')
         return 0; /* leading zero: the general path says why */
-    __m128i dg, me = first_bytes(e);
-    int64_t lead = 0;
-    if (k1 == 1) {
-        /* The usual "d.ddd": the one integer digit apart, the fraction from byte 2. */
-        dg = _mm_and_si128(t, _mm_and_si128(me, _mm_slli_si128(_mm_cmpeq_epi8(t, t), 2)));
-        lead = (int64_t)(s[0] - '0') * 100000000000000;
-    } else {
-        /* Integer digits one byte right, onto the '.', so all digits touch. */
-        __m128i mi = first_bytes(k1 + 1);
-        dg = _mm_or_si128(_mm_and_si128(_mm_slli_si128(t, 1), mi), _mm_andnot_si128(mi, _mm_and_si128(t, me)));
-    }
-    /* Digit i weighs 10^(15-i): pairs, then groups of 4, then of 8. */
+    /* Integer digits one byte right, onto the '.', so all digits touch. */
+    __m128i mi = first_bytes(k1 + 1);
+    __m128i dg = _mm_or_si128(_mm_and_si128(_mm_slli_si128(t, 1), mi),
+                              _mm_andnot_si128(mi, _mm_and_si128(t, first_bytes(e))));
+    /* Digit i weighs 10^(15-i): pairs, then groups of 4, then of 8, then the
+     * two groups of 8 in double: exact, the sum is below 10^15 < 2^53. */
     const __m128i z = _mm_setzero_si128();
     __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(dg, z), _mm_set1_epi32(10 | 1 << 16)),
                                     _mm_madd_epi16(_mm_unpackhi_epi8(dg, z), _mm_set1_epi32(10 | 1 << 16)));
     __m128i quads = _mm_madd_epi16(pairs, _mm_set1_epi32(100 | 1 << 16));
     __m128i octs = _mm_madd_epi16(_mm_packs_epi32(quads, quads), _mm_set1_epi32(10000 | 1 << 16));
-    uint64_t two = (uint64_t)_mm_cvtsi128_si64(octs);
-    /* digits * 10^(16-e), exact: below 10^15 */
-    int64_t v = (int64_t)(uint32_t)two * 100000000 + (int64_t)(two >> 32) + lead;
-    v = neg ? -v : v;
-    int exp10 = k1 - 15; /* value = v * 10^exp10 */
+    __m128d h = _mm_mul_pd(_mm_cvtepi32_pd(octs), _mm_set_pd(1.0, 1e8));
+    /* digits * 10^(16-e), signed (times -1 is exact, and makes -0 of -0.0) */
+    double v = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h))) * sign_of[neg];
+    int exp10 = (int)k1 - 15; /* value = v * 10^exp10 */
 
     const char *q = s + e;
     if ((*q | 0x20) == 'e') {
@@ -182,16 +177,14 @@ static inline int parse_fast(const char *s, const char *end, uint32_t neg, float
         exp10 += eneg ? -x : x;
         if (exp10 < FAST_EMIN || exp10 > FAST_EMAX)
             return 0;
-        float f = (float)((double)v * pow10_fast[exp10 - FAST_EMIN]);
-        if (isinf(f) || (v == 0 && neg))
-            return 0; /* the general path says MR_NUM_RANGE, or makes -0 */
+        float f = (float)(v * pow10_fast[exp10 - FAST_EMIN]);
+        if (isinf(f))
+            return 0; /* the general path says MR_NUM_RANGE */
         *out = f;
         *endp = q;
         return 1;
     }
-    if (v == 0 && neg)
-        return 0; /* -0.0: the general path keeps the sign */
-    *out = (float)((double)v * pow10_fast[exp10 - FAST_EMIN]); /* < 10^15: finite */
+    *out = (float)(v * pow10_fast[exp10 - FAST_EMIN]); /* below 10^15: finite */
     *endp = q;
     return 1;
 }
@@ -219,13 +212,16 @@ size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, siz
 #if HAVE_FAST
     /* From s <= limit, the 16-byte window after a sign and the byte after
      * the number (at most 4 past the window with an exponent) are readable. */
+    if (end - s < 18)
+        goto out;
     const char *limit = end - 18;
-    while (n < cap && end - s >= 18 && s <= limit) {
+    float *d = dst, *dend = dst + cap;
+    while (d < dend && s <= limit) {
         uint32_t neg = *s == '-';
         const char *np;
-        if (!parse_fast(s + neg, end, neg, &dst[n], &np))
+        if (!parse_fast(s + neg, end, neg, d, &np))
             break;
-        n++;
+        d++;
         s = np;
         if (*s != ',') {
             *after_number = 1;
@@ -236,6 +232,8 @@ size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, siz
             while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
                 s++;
     }
+    n = (size_t)(d - dst);
+out:
 #else
     (void)end, (void)dst, (void)cap;
 #endif

@@ -1,6 +1,7 @@
 /* libFuzzer: mr_parse_json_float vs an independent grammar (a POSIX regex,
  * leftmost-longest) and vs strtof in the C locale. Aborts on a grammar
- * disagreement or on a value more than 1 ulp from strtof. */
+ * disagreement or on a value more than 1 ulp from strtof; then again with a
+ * long tail after the text, which lets the fast path take it. */
 #include <locale.h>
 #include <math.h>
 #include <regex.h>
@@ -78,6 +79,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!(got == 0 && want == 0) && (d > 1 || d < -1))
                 abort();
         }
+    }
+    /* The same text followed by a long tail, so the 16-byte fast path runs:
+     * same verdict, end and value (bits may differ by 1 ulp at most). */
+    char *t = malloc(n + 24);
+    if (t) {
+        memcpy(t, s, n);
+        memset(t + n, ']', 24);
+        float got2 = 0;
+        const char *endp2 = NULL;
+        mr_num_status st2 = mr_parse_json_float(t, t + n + 24, &got2, &endp2);
+        if (st2 != st || (st != MR_NUM_SYNTAX && endp2 - t != endp - s))
+            abort();
+        if (st == MR_NUM_OK) {
+            int64_t d2 = ordered(got2) - ordered(got);
+            if (!(got == 0 && got2 == 0 && signbit(got) == signbit(got2)) && (d2 > 1 || d2 < -1))
+                abort();
+        }
+        free(t);
     }
     free(s);
     return 0;

@@ -320,13 +320,14 @@ START_TEST(run_stops_where_it_should)
     float v[16];
     int after = -1;
     size_t k = mr_parse_json_float_run(&p, end, v, 16, &after);
-    /* Stops at "-0.0" (the general path keeps its sign). */
-    ck_assert_uint_eq(k, 3);
+    /* Stops at "3": an integer is for the general path. */
+    ck_assert_uint_eq(k, 4);
     ck_assert_int_eq(after, 0);
-    ck_assert_ptr_eq(p, strstr(s, "-0.0"));
+    ck_assert_ptr_eq(p, strstr(s, "3,0.75"));
     ck_assert_float_eq(v[0], 0.5f);
     ck_assert_float_eq(v[1], -1.25f);
     ck_assert_float_eq(v[2], 2.5f);
+    ck_assert_uint_eq(bits(v[3]), 0x80000000u); /* -0.0 keeps its sign */
     p = strstr(s, "0.75e1");
     k = mr_parse_json_float_run(&p, end, v, 16, &after);
     ck_assert_uint_eq(k, 1); /* then "01.5" is not for the fast path */

@@ -20,6 +20,7 @@ typedef struct {
     const mr_config *cfg;
     bool ready;              /* model loaded, store open, not draining */
     bool draining;
+    bool store_down;         /* started, but the user store cannot be reached */
     const api_state *state;  /* users and events; NULL when the store is not open */
     /* Prometheus text of the server's metrics (malloc'd), for GET /metrics. */
     char *(*render_metrics)(void *server);

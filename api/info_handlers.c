@@ -45,7 +45,10 @@ int api_handle_healthz(const api_ctx *ctx, const api_request *req, api_response 
 
 int api_handle_readyz(const api_ctx *ctx, const api_request *req, api_response *res)
 {
-    const char *state = ctx->ready ? "ready" : ctx->draining ? "draining" : "starting";
+    const char *state = ctx->ready        ? "ready"
+                        : ctx->draining   ? "draining"
+                        : ctx->store_down ? "store_unavailable"
+                                          : "starting";
     api_respond_json(res, ctx->ready ? 200 : 503, json_pack("{s:s}", "status", state));
     return 0;
 }

@@ -345,6 +345,7 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_sta
         .model = model_ref_get(ref),
         .cfg = s->cfg,
         .ready = atomic_load(&s->ready) && state_service_healthy(s),
+        .store_down = atomic_load(&s->ready) && !state_service_healthy(s),
         .draining = atomic_load(&s->draining),
         .render_metrics = render_metrics,
         .server = s,

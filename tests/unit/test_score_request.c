@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/score_request.h"
+#include "core/alloc.h"
 #include "core/half.h"
 
 static const mr_score_limits LIM = { .d = 8, .dc = 8, .max_responses = 3, .max_batch = 2, .max_pairs = 4 };
@@ -381,7 +382,8 @@ START_TEST(nesting_is_a_clean_400)
 {
     enum { N = 10000 };
     char *s = malloc(N + 16);
-    strcpy(s, "{\"x\":");
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, "{\"x\":", 5);
     memset(s + 5, '[', N);
     s[N + 5] = 0;
     mr_score_body b;
@@ -501,6 +503,68 @@ START_TEST(error_bodies)
 }
 END_TEST
 
+#ifdef MICRORM_FAULT_INJECTION
+/* Escaped first character: the string takes the slow, copying path. */
+static void b64_escaped(sbuf *s, const void *data, size_t n)
+{
+    sbuf t = { 0 };
+    b64(&t, data, n);
+    add(s, "\"\\u%04x%s", (unsigned char)t.b[1], t.b + 2);
+    free(t.b);
+}
+
+/* Each allocation in turn fails (once, then from there on): a clean 500
+ * "internal" and an empty result every time (leaks: LeakSanitizer). */
+START_TEST(every_allocation_failure_is_clean)
+{
+    float v[8];
+    for (int i = 0; i < 8; i++)
+        v[i] = (float)i / 4;
+    sbuf s = { 0 };
+    add(&s, "{\"batch\":[{\"context\":");
+    b64(&s, v, sizeof v);
+    add(&s, ",\"responses\":[");
+    arr(&s, 8, 1.0f);
+    add(&s, ",");
+    b64_escaped(&s, v, sizeof v);
+    add(&s, ",");
+    b64(&s, v, sizeof v);
+    add(&s, "],\"pairs\":[[0,1],[2,1],[1,0]],\"user\":\"u\\u00e9\",\"event\":\"ev\"");
+    for (int k = 0; k < 40; k++) /* enough keys for the duplicate set to grow */
+        add(&s, ",\"k%d\\u0041\":[%d]", k, k);
+    add(&s, "},{\"context\":");
+    arr(&s, 8, 0.5f);
+    add(&s, ",\"responses\":[");
+    b64_escaped(&s, v, sizeof v);
+    add(&s, "]}],\"dtype\":\"float32\"}");
+    for (int sticky = 0; sticky < 2; sticky++) {
+        long n;
+        for (n = 1; n < 10000; n++) {
+            mr_alloc_fail_at(n, sticky);
+            mr_score_body b;
+            api_error err;
+            memset(&err, 0, sizeof err);
+            int rc = mr_parse_score_body(s.b, s.n, &LIM, &b, &err);
+            long failed = mr_alloc_failures();
+            mr_alloc_fail_at(0, 0);
+            if (!failed) {
+                ck_assert_msg(rc == 0, "%d %s", err.status, err.message);
+                ck_assert_int_eq(b.n, 2);
+                ck_assert_float_eq(b.items[0].responses[8 + 3], 0.75f);
+                mr_score_body_free(&b);
+                break;
+            }
+            ck_assert_msg(rc == -1 && err.status == 500 && strcmp(err.code, "internal") == 0,
+                          "allocation %ld: rc %d status %d %s", n, rc, err.status, err.message);
+            ck_assert(b.n == 0 && b.items == NULL);
+        }
+        ck_assert_int_gt(n, 10); /* the body did allocate, many times */
+    }
+    free(s.b);
+}
+END_TEST
+#endif
+
 int main(void)
 {
     Suite *s = suite_create("score_request");
@@ -515,6 +579,9 @@ int main(void)
     tcase_add_test(tc, batch_bodies);
     tcase_add_test(tc, full_size_message);
     tcase_add_test(tc, error_bodies);
+#ifdef MICRORM_FAULT_INJECTION
+    tcase_add_test(tc, every_allocation_failure_is_clean);
+#endif
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

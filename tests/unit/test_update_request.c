@@ -11,6 +11,7 @@
 
 #include "api/json_reader.h"
 #include "api/update_request.h"
+#include "core/alloc.h"
 
 /* d != dc so that a context/response mix-up cannot pass. */
 static const mr_update_limits LIM = { .d = 8, .dc = 4, .max_feedback = 3 };
@@ -604,6 +605,53 @@ START_TEST(full_size_message)
 }
 END_TEST
 
+#ifdef MICRORM_FAULT_INJECTION
+/* Each allocation in turn fails (once, then from there on): a clean 500
+ * "internal" and an empty result every time (leaks: LeakSanitizer). */
+START_TEST(every_allocation_failure_is_clean)
+{
+    float v[8];
+    for (int i = 0; i < 8; i++)
+        v[i] = (float)i / 4;
+    sbuf s = { 0 }, t = { 0 }, c4 = { 0 };
+    b64(&t, v, sizeof v);
+    b64(&c4, v, 4 * sizeof(float));
+    /* Escapes in keys and strings, a base64 vector escaped (slow path) and
+     * plain ones (fast path), both forms of item. */
+    add(&s, "{\"user\":\"u\\u0031\",\"id\":\"req-\\u0031\",\"feedback\":[{\"context\":" V4 ",\"chosen\":%s,"
+            "\"rejected\":\"\\u%04x%s,\"x\\u0031\":1},{" EVENT "},{\"context\":%s,\"chosen\":" V8
+            ",\"rejected\":" V8 "}],\"dtype\":\"float32\"}",
+        t.b, (unsigned char)t.b[1], t.b + 2, c4.b);
+    for (int sticky = 0; sticky < 2; sticky++) {
+        long n;
+        for (n = 1; n < 10000; n++) {
+            mr_alloc_fail_at(n, sticky);
+            mr_update_body b;
+            api_error err;
+            memset(&err, 0, sizeof err);
+            int rc = mr_parse_update_body(s.b, s.n, &LIM, &b, &err);
+            long failed = mr_alloc_failures();
+            mr_alloc_fail_at(0, 0);
+            if (!failed) {
+                ck_assert_msg(rc == 0, "%d %s", err.status, err.message);
+                ck_assert_int_eq(b.n, 3);
+                ck_assert_float_eq(b.items[0].rejected[3], 0.75f);
+                mr_update_body_free(&b);
+                break;
+            }
+            ck_assert_msg(rc == -1 && err.status == 500 && strcmp(err.code, "internal") == 0,
+                          "allocation %ld: rc %d status %d %s", n, rc, err.status, err.message);
+            ck_assert(b.n == 0 && b.items == NULL);
+        }
+        ck_assert_int_gt(n, 8);
+    }
+    free(s.b);
+    free(t.b);
+    free(c4.b);
+}
+END_TEST
+#endif
+
 int main(void)
 {
     Suite *s = suite_create("update_request");
@@ -622,6 +670,9 @@ int main(void)
     tcase_add_test(tc, truncated_bodies);
     tcase_add_test(tc, nesting);
     tcase_add_test(tc, full_size_message);
+#ifdef MICRORM_FAULT_INJECTION
+    tcase_add_test(tc, every_allocation_failure_is_clean);
+#endif
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

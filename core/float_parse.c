@@ -26,8 +26,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__SSE2__) && defined(__x86_64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#include <emmintrin.h>
+#if defined(__x86_64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#include <immintrin.h>
 #define HAVE_FAST 1
 #else
 #define HAVE_FAST 0
@@ -120,35 +120,56 @@ static const uint8_t prefix_ff[32] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
 };
 
-static inline __m128i first_bytes(unsigned k) /* 0 <= k <= 16 */
+/* Shuffle k moves bytes 0..k-1 one place up (byte 0 becomes 0) and keeps
+ * the others: k integer digits slide onto the '.' after them. */
+static const uint8_t slide[16][16] = {
+    { 0x80, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15 },
+    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 },
+};
+
+#define FAST_TARGET __attribute__((target("ssse3")))
+
+FAST_TARGET static inline __m128i first_bytes(size_t k) /* 0 <= k <= 16 */
 {
     return _mm_loadu_si128((const __m128i *)(const void *)(prefix_ff + 16 - k));
 }
 
 /* The fast path: 1 with *out, *endp set; 0 to take the general path. s is
  * past the sign and 16 bytes from s are readable. */
-static inline int parse_fast(const char *s, const char *end, uint32_t neg, float *out, const char **endp)
+FAST_TARGET static inline int parse_fast(const char *s, const char *end, uint32_t neg, float *out,
+                                         const char **endp)
 {
     __m128i w = _mm_loadu_si128((const __m128i *)(const void *)s);
     __m128i t = _mm_sub_epi8(w, _mm_set1_epi8('0'));
     __m128i isdig = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
     /* Non-digits, with two sentinels past the window. */
-    unsigned nd = (unsigned)_mm_movemask_epi8(isdig) ^ 0x3FFFFu;
-    unsigned k1 = (unsigned)__builtin_ctz(nd);           /* integer digits */
-    unsigned e = (unsigned)__builtin_ctz(nd & (nd - 1)); /* end of the fraction */
+    unsigned long nd = (unsigned long)(unsigned)_mm_movemask_epi8(isdig) ^ 0x3FFFFul;
+    size_t k1 = (size_t)__builtin_ctzl(nd);           /* integer digits */
+    size_t e = (size_t)__builtin_ctzl(nd & (nd - 1)); /* end of the fraction */
     if (e >= 16 || k1 == 0 || s[k1] != '.' || e == k1 + 1)
         return 0;
     if (k1 > 1 && s[0] == '0')
         return 0; /* leading zero: the general path says why */
-    /* Integer digits one byte right, onto the '.', so all digits touch. */
-    __m128i mi = first_bytes(k1 + 1);
-    __m128i dg = _mm_or_si128(_mm_and_si128(_mm_slli_si128(t, 1), mi),
-                              _mm_andnot_si128(mi, _mm_and_si128(t, first_bytes(e))));
+    /* All digits side by side at bytes 1..e-1, zeros elsewhere. */
+    __m128i dg = _mm_and_si128(_mm_shuffle_epi8(t, _mm_loadu_si128((const __m128i *)(const void *)slide[k1])),
+                               first_bytes(e));
     /* Digit i weighs 10^(15-i): pairs, then groups of 4, then of 8, then the
      * two groups of 8 in double: exact, the sum is below 10^15 < 2^53. */
-    const __m128i z = _mm_setzero_si128();
-    __m128i pairs = _mm_packs_epi32(_mm_madd_epi16(_mm_unpacklo_epi8(dg, z), _mm_set1_epi32(10 | 1 << 16)),
-                                    _mm_madd_epi16(_mm_unpackhi_epi8(dg, z), _mm_set1_epi32(10 | 1 << 16)));
+    __m128i pairs = _mm_maddubs_epi16(dg, _mm_set1_epi16(1 << 8 | 10));
     __m128i quads = _mm_madd_epi16(pairs, _mm_set1_epi32(100 | 1 << 16));
     __m128i octs = _mm_madd_epi16(_mm_packs_epi32(quads, quads), _mm_set1_epi32(10000 | 1 << 16));
     __m128d h = _mm_mul_pd(_mm_cvtepi32_pd(octs), _mm_set_pd(1.0, 1e8));
@@ -184,32 +205,59 @@ static inline int parse_fast(const char *s, const char *end, uint32_t neg, float
         *endp = q;
         return 1;
     }
-    *out = (float)(v * pow10_fast[exp10 - FAST_EMIN]); /* below 10^15: finite */
+    *out = (float)(v * pow10_fast[k1 + (size_t)(-15 - FAST_EMIN)]); /* 10^(k1-15); below 10^15: finite */
     *endp = q;
     return 1;
 }
+
+FAST_TARGET static int parse_one_fast(const char *p, const char *end, float *out, const char **endp)
+{
+    uint32_t neg = *p == '-';
+    return parse_fast(p + neg, end, neg, out, endp);
+}
+
+FAST_TARGET static size_t run_fast(const char **pp, const char *end, float *dst, size_t cap, int *after_number);
 #endif
 
 static mr_num_status parse_general(const char *p, const char *end, float *out, const char **endp);
 
+/* The fast path needs SSSE3 (any x86-64 since 2006); without it everything
+ * takes the general path. Asked per call: no global state. */
+static inline int have_fast(void)
+{
+#if HAVE_FAST
+    return __builtin_cpu_supports("ssse3");
+#else
+    return 0;
+#endif
+}
+
 mr_num_status mr_parse_json_float(const char *p, const char *end, float *out, const char **endp)
 {
 #if HAVE_FAST
-    if (end - p >= 17) {
-        uint32_t neg = *p == '-';
-        if (parse_fast(p + neg, end, neg, out, endp))
-            return MR_NUM_OK;
-    }
+    if (end - p >= 17 && have_fast() && parse_one_fast(p, end, out, endp))
+        return MR_NUM_OK;
 #endif
     return parse_general(p, end, out, endp);
 }
 
 size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, size_t cap, int *after_number)
 {
-    const char *s = *pp;
-    size_t n = 0;
     *after_number = 0;
 #if HAVE_FAST
+    if (have_fast())
+        return run_fast(pp, end, dst, cap, after_number);
+#else
+    (void)pp, (void)end, (void)dst, (void)cap;
+#endif
+    return 0;
+}
+
+#if HAVE_FAST
+FAST_TARGET static size_t run_fast(const char **pp, const char *end, float *dst, size_t cap, int *after_number)
+{
+    const char *s = *pp;
+    size_t n = 0;
     /* From s <= limit, the 16-byte window after a sign and the byte after
      * the number (at most 4 past the window with an exponent) are readable. */
     if (end - s < 18)
@@ -234,12 +282,10 @@ size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, siz
     }
     n = (size_t)(d - dst);
 out:
-#else
-    (void)end, (void)dst, (void)cap;
-#endif
     *pp = s;
     return n;
 }
+#endif
 
 /* Everything the fast path does not take. */
 static mr_num_status parse_general(const char *p, const char *end, float *out, const char **endp)

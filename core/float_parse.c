@@ -97,55 +97,60 @@ static const double pow10_neg_d[23] = {
 };
 
 #if HAVE_FAST
-/* 10^k for k = FAST_EMIN..FAST_EMAX, each the double nearest to it. */
+/* The fast path's tables in one object, so that one base register reaches
+ * them all in the loop. */
 #define FAST_EMIN (-80)
 #define FAST_EMAX 50
-static const double pow10_fast[FAST_EMAX - FAST_EMIN + 1] = {
-    1e-80, 1e-79, 1e-78, 1e-77, 1e-76, 1e-75, 1e-74, 1e-73, 1e-72, 1e-71, 1e-70, 1e-69, 1e-68, 1e-67,
-    1e-66, 1e-65, 1e-64, 1e-63, 1e-62, 1e-61, 1e-60, 1e-59, 1e-58, 1e-57, 1e-56, 1e-55, 1e-54, 1e-53,
-    1e-52, 1e-51, 1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39,
-    1e-38, 1e-37, 1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25,
-    1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11,
-    1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,
-    1e4,   1e5,   1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,  1e14,  1e15,  1e16,  1e17,
-    1e18,  1e19,  1e20,  1e21,  1e22,  1e23,  1e24,  1e25,  1e26,  1e27,  1e28,  1e29,  1e30,  1e31,
-    1e32,  1e33,  1e34,  1e35,  1e36,  1e37,  1e38,  1e39,  1e40,  1e41,  1e42,  1e43,  1e44,  1e45,
-    1e46,  1e47,  1e48,  1e49,  1e50,
-};
-
-static const double sign_of[2] = { 1.0, -1.0 };
-
-/* 16 bytes of 0xFF then 16 of 0: loading at 16 - k gives a mask of k bytes. */
-static const uint8_t prefix_ff[32] = {
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-};
-
-/* Shuffle k moves bytes 0..k-1 one place up (byte 0 becomes 0) and keeps
- * the others: k integer digits slide onto the '.' after them. */
-static const uint8_t slide[16][16] = {
-    { 0x80, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15 },
-    { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 },
+static const struct {
+    /* Shuffle k moves bytes 0..k-1 one place up (byte 0 becomes 0) and keeps
+     * the others: k integer digits slide onto the '.' after them. */
+    uint8_t slide[16][16];
+    /* 16 bytes of 0xFF then 16 of 0: loading at 16 - k gives a mask of k bytes. */
+    uint8_t prefix_ff[32];
+    /* The weights of the two 8-digit groups, and their negatives. */
+    double scale[2][2];
+    /* 10^k for k = FAST_EMIN..FAST_EMAX, each the double nearest to it. */
+    double pow10[FAST_EMAX - FAST_EMIN + 1];
+} fast_tab = {
+    .slide = {
+        { 0x80, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15 },
+        { 0x80, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 },
+    },
+    .prefix_ff = { 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF },
+    .scale = { { 1e8, 1.0 }, { -1e8, -1.0 } },
+    .pow10 = {
+        1e-80, 1e-79, 1e-78, 1e-77, 1e-76, 1e-75, 1e-74, 1e-73, 1e-72, 1e-71, 1e-70, 1e-69, 1e-68, 1e-67,
+        1e-66, 1e-65, 1e-64, 1e-63, 1e-62, 1e-61, 1e-60, 1e-59, 1e-58, 1e-57, 1e-56, 1e-55, 1e-54, 1e-53,
+        1e-52, 1e-51, 1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39,
+        1e-38, 1e-37, 1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25,
+        1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11,
+        1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,
+        1e4,   1e5,   1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,  1e14,  1e15,  1e16,  1e17,
+        1e18,  1e19,  1e20,  1e21,  1e22,  1e23,  1e24,  1e25,  1e26,  1e27,  1e28,  1e29,  1e30,  1e31,
+        1e32,  1e33,  1e34,  1e35,  1e36,  1e37,  1e38,  1e39,  1e40,  1e41,  1e42,  1e43,  1e44,  1e45,
+        1e46,  1e47,  1e48,  1e49,  1e50,
+    },
 };
 
 #define FAST_TARGET __attribute__((target("ssse3")))
 
 FAST_TARGET static inline __m128i first_bytes(size_t k) /* 0 <= k <= 16 */
 {
-    return _mm_loadu_si128((const __m128i *)(const void *)(prefix_ff + 16 - k));
+    return _mm_loadu_si128((const __m128i *)(const void *)(fast_tab.prefix_ff + 16 - k));
 }
 
 /* The fast path: 1 with *out, *endp set; 0 to take the general path. s is
@@ -158,23 +163,23 @@ FAST_TARGET static inline int parse_fast(const char *s, const char *end, uint32_
     __m128i isdig = _mm_cmpeq_epi8(_mm_min_epu8(t, _mm_set1_epi8(9)), t);
     /* Non-digits, with two sentinels past the window. */
     unsigned long nd = (unsigned long)(unsigned)_mm_movemask_epi8(isdig) ^ 0x3FFFFul;
-    size_t k1 = (size_t)__builtin_ctzl(nd);           /* integer digits */
-    size_t e = (size_t)__builtin_ctzl(nd & (nd - 1)); /* end of the fraction */
+    size_t k1 = (unsigned)__builtin_ctzl(nd);           /* integer digits */
+    size_t e = (unsigned)__builtin_ctzl(nd & (nd - 1)); /* end of the fraction */
     if (e >= 16 || k1 == 0 || s[k1] != '.' || e == k1 + 1)
         return 0;
     if (k1 > 1 && s[0] == '0')
         return 0; /* leading zero: the general path says why */
     /* All digits side by side at bytes 1..e-1, zeros elsewhere. */
-    __m128i dg = _mm_and_si128(_mm_shuffle_epi8(t, _mm_loadu_si128((const __m128i *)(const void *)slide[k1])),
+    __m128i dg = _mm_and_si128(_mm_shuffle_epi8(t, _mm_loadu_si128((const __m128i *)(const void *)fast_tab.slide[k1])),
                                first_bytes(e));
     /* Digit i weighs 10^(15-i): pairs, then groups of 4, then of 8, then the
      * two groups of 8 in double: exact, the sum is below 10^15 < 2^53. */
     __m128i pairs = _mm_maddubs_epi16(dg, _mm_set1_epi16(1 << 8 | 10));
     __m128i quads = _mm_madd_epi16(pairs, _mm_set1_epi32(100 | 1 << 16));
     __m128i octs = _mm_madd_epi16(_mm_packs_epi32(quads, quads), _mm_set1_epi32(10000 | 1 << 16));
-    __m128d h = _mm_mul_pd(_mm_cvtepi32_pd(octs), _mm_set_pd(1.0, 1e8));
     /* digits * 10^(16-e), signed (times -1 is exact, and makes -0 of -0.0) */
-    double v = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h))) * sign_of[neg];
+    __m128d h = _mm_mul_pd(_mm_cvtepi32_pd(octs), _mm_loadu_pd(fast_tab.scale[neg]));
+    double v = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
     int exp10 = (int)k1 - 15; /* value = v * 10^exp10 */
 
     const char *q = s + e;
@@ -198,14 +203,14 @@ FAST_TARGET static inline int parse_fast(const char *s, const char *end, uint32_
         exp10 += eneg ? -x : x;
         if (exp10 < FAST_EMIN || exp10 > FAST_EMAX)
             return 0;
-        float f = (float)(v * pow10_fast[exp10 - FAST_EMIN]);
+        float f = (float)(v * fast_tab.pow10[exp10 - FAST_EMIN]);
         if (isinf(f))
             return 0; /* the general path says MR_NUM_RANGE */
         *out = f;
         *endp = q;
         return 1;
     }
-    *out = (float)(v * pow10_fast[k1 + (size_t)(-15 - FAST_EMIN)]); /* 10^(k1-15); below 10^15: finite */
+    *out = (float)(v * fast_tab.pow10[k1 + (size_t)(-15 - FAST_EMIN)]); /* 10^(k1-15); below 10^15: finite */
     *endp = q;
     return 1;
 }

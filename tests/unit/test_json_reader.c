@@ -158,14 +158,16 @@ START_TEST(duplicates)
     ck_assert_int_eq(st, JR_E_DUPKEY);
     /* Many keys: the hash set keeps this linear. */
     enum { N = 20000 };
-    char *s = malloc(N * 16 + 4);
+    const size_t cap = N * 16 + 4;
+    char *s = malloc(cap);
+    ck_assert_ptr_nonnull(s);
     size_t n = 0;
     s[n++] = '{';
     for (int i = 0; i < N; i++)
-        n += (size_t)sprintf(s + n, "%s\"k%d\":%d", i ? "," : "", i, i);
+        n += (size_t)snprintf(s + n, cap - n, "%s\"k%d\":%d", i ? "," : "", i, i);
     s[n++] = '}';
     ck_assert(accepts(s, n, &st));
-    n += (size_t)sprintf(s + n - 1, ",\"k%d\":0}", N / 2) - 1;
+    n += (size_t)snprintf(s + n - 1, cap - n + 1, ",\"k%d\":0}", N / 2) - 1;
     ck_assert(!accepts(s, n, &st));
     ck_assert_int_eq(st, JR_E_DUPKEY);
     free(s);

@@ -11,14 +11,16 @@
  * are dropped: their weight is below 10^-18 relative.
  *
  * Before all that, a fast path for the shape embeddings print in,
- * -?(0|[1-9][0-9]*)\.[0-9]+ with an optional short exponent and at most 15
- * characters from the first digit to the last: one 16-byte SSE2 load
- * classifies the bytes, the integer digits slide one byte right over the
- * '.', and two multiply-adds turn the 14 or fewer digits into one exact
- * integer V < 10^15 < 2^53; the value is V times one power of ten (a
- * correctly rounded double: 2^-53 relative), rounded to double then to
- * float, so again within 1 ulp and exact but within 2^-52 of a tie. Any
- * other shape, or fewer than 17 readable bytes, takes the general path. */
+ * -?(0|[1-9][0-9]*)\.[0-9]+ with an optional 1-2 digit exponent and at most
+ * 15 characters from the first digit to the end of the fraction (SSSE3,
+ * chosen per call; without it the general path does everything): one
+ * 16-byte load classifies the bytes, one shuffle slides the integer digits
+ * onto the '.', multiply-adds turn the 14 or fewer digits into two exact
+ * 8-digit groups and a double V < 10^15 < 2^53 (exact); the value is V times
+ * one power of ten (a correctly rounded double: 2^-53 relative), rounded to
+ * double then to float, so again within 1 ulp and exact but within 2^-52 of
+ * a tie. Any other shape, or fewer than 17 readable bytes, takes the
+ * general path. mr_parse_json_float_run is the same in an array's loop. */
 #include "core/float_parse.h"
 
 #include <float.h>

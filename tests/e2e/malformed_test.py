@@ -602,12 +602,15 @@ class MalformedTest(unittest.TestCase):
     def fresh_request_or_clean_refusal(self, what):
         """With many connections open, a new one is served, or refused
         cleanly (503 JSON, or closed at once) -- never left hanging."""
+        conn = self.srv.conn(timeout=5)
         try:
-            status, hdrs, data = self.srv.request("GET", "/healthz", conn=self.srv.conn(timeout=5))
+            status, hdrs, data = self.srv.request("GET", "/healthz", conn=conn)
         except (ConnectionError, http.client.RemoteDisconnected):
             return "refused"
         except socket.timeout:
             self.fail("%s: a fresh request hung" % what)
+        finally:
+            conn.close()
         if status == 503:
             self.check_error(status, hdrs, data, 503, ["overloaded"], what)
             return "refused"

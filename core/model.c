@@ -207,12 +207,14 @@ typedef struct {
     st_file files[16];
     char *file_keys[16];   /* shard name of each opened file */
     size_t n_files;
+    int borrowed;          /* files[0] belongs to the caller (mr_model_load_st) */
 } tsrc;
 
 static void tsrc_close(tsrc *s)
 {
     for (size_t i = 0; i < s->n_files; i++) {
-        st_close(&s->files[i]);
+        if (!s->borrowed)
+            st_close(&s->files[i]);
         free(s->file_keys[i]);
     }
     json_decref(s->index);
@@ -469,12 +471,11 @@ static int fits_int(int64_t v)
     return v >= 1 && v <= MR_MAX_DIM;
 }
 
-mr_model *mr_model_load(const char *path, mr_error *e)
+/* Reads the model out of s (opened), then closes s. */
+static mr_model *load_from(tsrc *src, const char *path, mr_error *e)
 {
-    tsrc s;
+    tsrc s = *src;
     mr_model *m = NULL;
-    if (tsrc_open(&s, path, e))
-        goto fail;
 
     need hw, hb, rw, rb, r1w, r1b;
     if (find_opt(&s, &hw, "heads.weight", e))
@@ -567,6 +568,27 @@ fail:
     mr_model_free(m);
     tsrc_close(&s);
     return NULL;
+}
+
+mr_model *mr_model_load(const char *path, mr_error *e)
+{
+    tsrc s;
+    if (tsrc_open(&s, path, e)) {
+        tsrc_close(&s);
+        return NULL;
+    }
+    return load_from(&s, path, e);
+}
+
+mr_model *mr_model_load_st(const st_file *f, mr_error *e)
+{
+    tsrc s;
+    memset(&s, 0, sizeof s);
+    s.path = f->path;
+    s.files[0] = *f;
+    s.n_files = 1;
+    s.borrowed = 1;
+    return load_from(&s, f->path, e);
 }
 
 /* ---- saving ---- */

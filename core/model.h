@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
+#include "core/safetensors.h"
 
 typedef enum { MR_ROUTER_LINEAR = 0, MR_ROUTER_MLP = 1 } mr_router_kind;
 typedef enum { MR_SCORE_LINEAR = 0, MR_SCORE_LOGSIGMOID = 1 } mr_score_mode;
@@ -51,6 +52,10 @@ void mr_model_free(mr_model *m);
  * Only the tensors the model uses are read. Validates shapes and finiteness,
  * and computes the fingerprint. */
 mr_model *mr_model_load(const char *path, mr_error *e);
+
+/* The same from one already opened safetensors file (st_open or st_open_mem),
+ * which stays the caller's to close; source_path is f->path. */
+mr_model *mr_model_load_st(const st_file *f, mr_error *e);
 
 /* Save as F32 safetensors with DESIGN §6 names and metadata (head names,
  * backbone, score mode); atomic. */

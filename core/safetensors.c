@@ -259,6 +259,32 @@ out:
     return rc;
 }
 
+/* The checks shared by st_open and st_open_mem, on p[0..f->map_len) (mapped
+ * or borrowed); messages name f->path. */
+static int validate(st_file *f, const uint8_t *p, mr_error *e)
+{
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | p[i];
+    if (hlen > f->map_len - 8) {
+        mr_errorf(e, "%s: header length %llu exceeds the file (%zu bytes): truncated or not "
+                  "safetensors", f->path, (unsigned long long)hlen, f->map_len);
+        return -1;
+    }
+    if (hlen > ST_MAX_HEADER) {
+        mr_errorf(e, "%s: header length %llu is over the %u-byte limit", f->path,
+                  (unsigned long long)hlen, ST_MAX_HEADER);
+        return -1;
+    }
+    if (hlen < 2) {
+        mr_errorf(e, "%s: header length %llu is too small for a JSON header", f->path,
+                  (unsigned long long)hlen);
+        return -1;
+    }
+    return parse_header(f, (const char *)p + 8, (size_t)hlen, f->map_len - 8 - (size_t)hlen,
+                        p + 8 + hlen, e);
+}
+
 int st_open(st_file *f, const char *path, mr_error *e)
 {
     memset(f, 0, sizeof *f);
@@ -294,28 +320,7 @@ int st_open(st_file *f, const char *path, mr_error *e)
         goto fail_fd;
     }
     close(fd);
-
-    const uint8_t *p = f->map;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--)
-        hlen = (hlen << 8) | p[i];
-    if (hlen > f->map_len - 8) {
-        mr_errorf(e, "%s: header length %llu exceeds the file (%zu bytes): truncated or not "
-                  "safetensors", path, (unsigned long long)hlen, f->map_len);
-        goto fail;
-    }
-    if (hlen > ST_MAX_HEADER) {
-        mr_errorf(e, "%s: header length %llu is over the %u-byte limit", path,
-                  (unsigned long long)hlen, ST_MAX_HEADER);
-        goto fail;
-    }
-    if (hlen < 2) {
-        mr_errorf(e, "%s: header length %llu is too small for a JSON header", path,
-                  (unsigned long long)hlen);
-        goto fail;
-    }
-    if (parse_header(f, (const char *)p + 8, (size_t)hlen, f->map_len - 8 - (size_t)hlen,
-                     p + 8 + hlen, e))
+    if (validate(f, f->map, e))
         goto fail;
     return 0;
 
@@ -324,6 +329,26 @@ fail_fd:
 fail:
     st_close(f);
     return -1;
+}
+
+int st_open_mem(st_file *f, const void *buf, size_t len, const char *name, mr_error *e)
+{
+    memset(f, 0, sizeof *f);
+    f->path = mr_strdup(name);
+    if (!f->path)
+        return mr_errorf(e, "%s: out of memory", name);
+    if (len < 8) {
+        mr_errorf(e, "%s: truncated file (%zu bytes, the header length alone is 8)", name, len);
+        st_close(f);
+        return -1;
+    }
+    /* f->map stays NULL: st_close must not unmap a buffer it does not own */
+    f->map_len = len;
+    if (validate(f, buf, e)) {
+        st_close(f);
+        return -1;
+    }
+    return 0;
 }
 
 const st_tensor *st_find(const st_file *f, const char *name)

@@ -38,6 +38,10 @@ typedef struct {
  * dtypes, shape x dtype size == byte length, offsets within the data and not
  * overlapping. Values are not checked here (see st_tensor_to_f32). */
 int st_open(st_file *f, const char *path, mr_error *e);
+/* The same checks on buf[0..len), which the caller owns and keeps alive and
+ * unchanged until st_close (tensor data points into it; f->map stays NULL).
+ * name stands for the path in messages (for tests and fuzzing). */
+int st_open_mem(st_file *f, const void *buf, size_t len, const char *name, mr_error *e);
 void st_close(st_file *f);
 
 const st_tensor *st_find(const st_file *f, const char *name);

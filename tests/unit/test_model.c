@@ -451,6 +451,46 @@ START_TEST(save_load_round_trip)
 }
 END_TEST
 
+/* mr_model_load_st on a file read into memory loads what mr_model_load
+ * loads; the st_file stays open and usable; errors name the given name. */
+START_TEST(load_from_memory)
+{
+    mr_error e;
+    mr_model *m = mr_model_new(2, 3, 4, MR_ROUTER_LINEAR, 0, &e);
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] = (float)i * 0.25f - 1.0f;
+    mr_model_fingerprint(m);
+    const char *p = in_dir("mem.safetensors");
+    ck_assert_int_eq(mr_model_save(m, p, &e), 0);
+    FILE *fp = fopen(p, "rb");
+    ck_assert_ptr_nonnull(fp);
+    static unsigned char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    ck_assert_uint_gt(n, 8);
+
+    st_file f;
+    ck_assert_msg(st_open_mem(&f, buf, n, "mem:model", &e) == 0, "%s", e.msg);
+    mr_model *l = mr_model_load_st(&f, &e);
+    ck_assert_msg(l != NULL, "%s", e.msg);
+    ck_assert_str_eq(l->fingerprint, m->fingerprint);
+    ck_assert_str_eq(l->source_path, "mem:model");
+    ck_assert_mem_eq(l->params, m->params, m->n_params * sizeof(float));
+    ck_assert_ptr_nonnull(st_find(&f, "router.bias"));   /* not closed by the loader */
+    mr_model_free(l);
+    st_close(&f);
+
+    /* a NaN in router.bias (the last tensor): the error names the memory file */
+    const float nan = NAN;
+    memcpy(buf + n - 4, &nan, 4);
+    ck_assert_int_eq(st_open_mem(&f, buf, n, "mem:nan", &e), 0);
+    ck_assert_ptr_null(mr_model_load_st(&f, &e));
+    ck_assert_msg(strstr(e.msg, "mem:nan: tensor 'router.bias': element 1 is NaN"), "%s", e.msg);
+    st_close(&f);
+    mr_model_free(m);
+}
+END_TEST
+
 START_TEST(names_of_modes)
 {
     mr_score_mode s;
@@ -479,6 +519,7 @@ int main(void)
     tcase_add_test(tc, mask_specs);
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, names_of_modes);
+    tcase_add_test(tc, load_from_memory);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

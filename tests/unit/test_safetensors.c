@@ -296,6 +296,52 @@ START_TEST(not_a_file)
 }
 END_TEST
 
+/* st_open_mem on the bytes of a file gives what st_open gives, errors name
+ * the given name, and closing leaves the caller's buffer alone. */
+START_TEST(open_mem)
+{
+    const char *json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                       "\"__metadata__\":{\"k\":\"v\"}}";
+    float vals[2] = {1.5f, -2.25f};
+    write_file(json, vals, sizeof vals);
+    FILE *fp = fopen(path, "rb");
+    ck_assert_ptr_nonnull(fp);
+    unsigned char buf[512];
+    size_t n = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    ck_assert_uint_eq(n, 8 + strlen(json) + sizeof vals);
+
+    st_file f;
+    mr_error e = {{0}};
+    ck_assert_msg(st_open_mem(&f, buf, n, "mem:t", &e) == 0, "%s", e.msg);
+    ck_assert_ptr_null(f.map);
+    ck_assert_str_eq(f.path, "mem:t");
+    ck_assert_uint_eq(f.n_tensors, 1);
+    ck_assert_str_eq(st_meta(&f, "k"), "v");
+    const st_tensor *t = st_find(&f, "a");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_eq(t->data, buf + 8 + strlen(json));
+    float out[2];
+    ck_assert_int_eq(st_tensor_to_f32(&f, t, out, &e), 0);
+    ck_assert_float_eq(out[0], 1.5f);
+    ck_assert_float_eq(out[1], -2.25f);
+    st_close(&f);
+    ck_assert_uint_eq(buf[8], '{');   /* still ours, still readable */
+
+    /* one byte short: the last tensor no longer fits */
+    ck_assert_int_eq(st_open_mem(&f, buf, n - 1, "mem:short", &e), -1);
+    ck_assert_msg(strstr(e.msg, "mem:short: tensor 'a': data_offsets [0, 8) exceed the 7 data bytes"),
+                  "%s", e.msg);
+    ck_assert_ptr_null(f.tensors);
+    ck_assert_ptr_null(f.path);
+    ck_assert_int_eq(st_open_mem(&f, buf, 7, "mem:tiny", &e), -1);
+    ck_assert_msg(strstr(e.msg, "mem:tiny: truncated file (7 bytes"), "%s", e.msg);
+    buf[0] = 0xff;
+    ck_assert_int_eq(st_open_mem(&f, buf, n, "mem:len", &e), -1);
+    ck_assert_msg(strstr(e.msg, "mem:len: header length") && strstr(e.msg, "exceeds the file"), "%s", e.msg);
+}
+END_TEST
+
 START_TEST(write_failures)
 {
     float a[1] = {1};
@@ -344,6 +390,7 @@ int main(void)
     tcase_add_test(tc, non_float_dtype);
     tcase_add_test(tc, not_a_file);
     tcase_add_test(tc, write_failures);
+    tcase_add_test(tc, open_mem);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

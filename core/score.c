@@ -69,17 +69,22 @@ void mr_router_weights(const mr_model *m, const float *feat, const float *w, con
         w = m->r_w;
     if (!b)
         b = m->r_b;
-    /* K <= MR_MAX_HEADS: the logits live on the stack. Each is a dot product
-     * of finite floats in double, hence finite (|x| < 1e77 * F). */
+    /* K <= MR_MAX_HEADS: the logits live on the stack. BLAS in float32 is
+     * the fast path (a linear router reads dc = 3072 features per head); a
+     * row whose float dot product overflows is redone in double, where a dot
+     * product of finite floats is always finite (|x| < 1e77 * F). */
+    float g32[MR_MAX_HEADS];
     double g[MR_MAX_HEADS];
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, K, F, 1.0f, w, F, feat, 1, 0.0f, g32, 1);
     for (int k = 0; k < K; k++) {
-        const float *row = w + (size_t)k * F;
-        double s = b[k];
-        for (int j = 0; j < F; j++)
-            s += (double)row[j] * (double)feat[j];
-        if (beta)
-            s += beta[k];
-        g[k] = s;
+        double s = g32[k];
+        if (!isfinite(g32[k])) {
+            const float *row = w + (size_t)k * F;
+            s = 0.0;
+            for (int j = 0; j < F; j++)
+                s += (double)row[j] * (double)feat[j];
+        }
+        g[k] = s + b[k] + (beta ? beta[k] : 0.0);
     }
     mr_softmax(g, m->mask, (size_t)K, pi);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const int status_codes[METRICS_N_STATUS] = {
-    200, 204, 400, 401, 404, 405, 413, 415, 422, 429, 500, 503, 0 /* other */, -1 /* unused */
+    200, 204, 400, 401, 404, 405, 409, 413, 415, 422, 429, 500, 503, 0 /* other: the last slot */
 };
 
 /* Upper bounds in microseconds; the last bucket is +Inf. */
@@ -31,8 +31,8 @@ static int endpoint_slot(int endpoint)
 void metrics_record(metrics *m, int endpoint, int status, uint64_t latency_us)
 {
     int e = endpoint_slot(endpoint);
-    int s = 12;
-    for (int i = 0; i < 12; i++)
+    int s = METRICS_N_STATUS - 1;
+    for (int i = 0; i < METRICS_N_STATUS - 1; i++)
         if (status_codes[i] == status)
             s = i;
     atomic_fetch_add(&m->requests[e][s], 1);
@@ -121,14 +121,14 @@ static void render_requests(textbuf *t, metrics *m)
     tb_printf(t, "# HELP microrm_http_requests_total HTTP requests answered, by endpoint and status.\n"
                  "# TYPE microrm_http_requests_total counter\n");
     for (int e = 0; e <= api_n_routes; e++)
-        for (int s = 0; s < 13; s++) {
+        for (int s = 0; s < METRICS_N_STATUS; s++) {
             uint64_t v = atomic_load(&m->requests[e][s]);
             if (!v)
                 continue;
             char code[8];
             snprintf(code, sizeof code, "%d", status_codes[s]);
             tb_printf(t, "microrm_http_requests_total{method=\"%s\",endpoint=\"%s\",status=\"%s\"} %llu\n",
-                      method_name(e), endpoint_name(e), s == 12 ? "other" : code, (unsigned long long)v);
+                      method_name(e), endpoint_name(e), s == METRICS_N_STATUS - 1 ? "other" : code, (unsigned long long)v);
         }
 }
 

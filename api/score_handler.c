@@ -62,12 +62,13 @@ static json_t *score_one(const api_ctx *ctx, const mr_score_req *q, score_scratc
     uint64_t version = 0, updates = 0;
     char event_id[160] = "";
     mr_router_features_of(m, q->context, s->feat);
-    mr_router_weights(m, s->feat, NULL, NULL, NULL, s->pi);
     if (q->user && ctx->state) {
         known = ctx->state->user_weights(ctx->state->impl, q->user, m, s->feat, s->pi, &version, &updates, err);
         if (known < 0)
             return NULL;
     }
+    if (!known)   /* the population router */
+        mr_router_weights(m, s->feat, NULL, NULL, NULL, s->pi);
     mr_head_rewards(m, q->responses, q->n, s->heads);
     if (ctx->state && keep_event(ctx, q, s, event_id, sizeof event_id, err) != 0)
         return NULL;

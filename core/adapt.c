@@ -41,7 +41,8 @@ void mr_head_losses(const float *s, int K, double *L)
 
 double mr_route_ce(const double *g, const double *omega, const unsigned char *mask, int K, double *dg)
 {
-    double lse = mr_logsumexp(g, mask, (size_t)K);
+    double lps[MR_MAX_HEADS];
+    mr_log_softmax(g, mask, (size_t)K, lps);   /* right for huge logits too */
     double ce = 0;
     for (int k = 0; k < K; k++) {
         if (mask && mask[k]) {
@@ -49,7 +50,7 @@ double mr_route_ce(const double *g, const double *omega, const unsigned char *ma
                 dg[k] = 0.0;
             continue;
         }
-        double lp = g[k] - lse;
+        double lp = lps[k];
         if (omega[k] > 0)
             ce -= omega[k] * lp;
         if (dg)
@@ -214,9 +215,7 @@ int mr_adapt(mr_model *m, const mr_dataset *ds, const mr_adapt_opts *o, mr_adapt
                 double g[MR_MAX_HEADS], lp[MR_MAX_HEADS];
                 for (int k = 0; k < K; k++)
                     g[k] = ws.G[(size_t)i * K + k];
-                double lse = mr_logsumexp(g, m->mask, (size_t)K);
-                for (int k = 0; k < K; k++)
-                    lp[k] = m->mask[k] ? -INFINITY : g[k] - lse;
+                mr_log_softmax(g, m->mask, (size_t)K, lp);
                 mr_hedge_target(lp, L + (size_t)(b0 + i) * K, K, o->tau, omega + (size_t)(b0 + i) * K);
             }
         }

@@ -23,6 +23,11 @@ static inline double mr_sigmoid(double s)
 /* log(sum exp(x[i])) over the n entries whose mask is 0 (mask may be NULL). -INFINITY if none. */
 double mr_logsumexp(const double *x, const unsigned char *mask, size_t n);
 
+/* out = log softmax(x) over unmasked entries, computed from x - max so it
+ * stays right for huge logits; masked entries (or all, if all are masked)
+ * get -INFINITY. x and out may alias. */
+void mr_log_softmax(const double *x, const unsigned char *mask, size_t n, double *out);
+
 /* out = softmax(x) over unmasked entries; masked entries get exactly 0.
  * x and out may alias. If every entry is masked, out is all 0. */
 void mr_softmax(const double *x, const unsigned char *mask, size_t n, double *out);

@@ -8,6 +8,7 @@
  * or an Inf, whatever tau, eta or the rewards' magnitudes. */
 #include "core/user_state.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,12 +175,10 @@ static void logits(const mr_model *m, const float *w, const float *b, const floa
 }
 
 /* log softmax over unmasked heads; masked heads get -INFINITY. Unmasked
- * entries are finite (g - lse of finite numbers), never log(0). */
+ * entries are finite ((g - max) - log sum of finite numbers), never log(0). */
 static void log_softmax(const double *g, const unsigned char *mask, int K, double *lp)
 {
-    double lse = mr_logsumexp(g, mask, (size_t)K);
-    for (int k = 0; k < K; k++)
-        lp[k] = mask[k] ? -INFINITY : g[k] - lse;
+    mr_log_softmax(g, mask, (size_t)K, lp);
 }
 
 static void user_log_pi(const mr_user_state *st, const mr_model *m, const float *feat, double *lp)
@@ -330,10 +329,16 @@ int mr_user_update(mr_user_state *st, const mr_model *m, const mr_adapt_params *
         router_step(st, m, ap, feat, L, omega, dW, db);
         free(scratch);
     }
-    st->updates++;
-    st->scored++;
-    st->correct += bf.correct;
-    st->logloss_sum += bf.logloss;
+    /* saturating: a record may hold any counts its format allows (the
+     * deserializer accepts scored = 2^64 - 1), and one more feedback must not
+     * wrap them into a state that no longer reads back (correct > scored) */
+    if (st->updates != UINT64_MAX)
+        st->updates++;
+    if (st->scored != UINT64_MAX) {
+        st->scored++;
+        st->correct += bf.correct;
+    }
+    st->logloss_sum = fmin(st->logloss_sum + bf.logloss, DBL_MAX);
     if (before)
         *before = bf;
     return 0;

@@ -50,6 +50,30 @@ START_TEST(softmax_extremes)
 }
 END_TEST
 
+/* Found by fuzz_user_state: logits near 1e30 made max + log(sum) round back
+ * to max, and softmax gave [1, 1] for two equal logits. */
+START_TEST(softmax_huge_logits)
+{
+    double x[3] = {1e30, 1e30, 1e30 - 1e15}, out[3], lp[3];
+    mr_softmax(x, NULL, 3, out);
+    ck_assert_double_eq_tol(out[0], 0.5, 1e-15);
+    ck_assert_double_eq_tol(out[1], 0.5, 1e-15);
+    ck_assert_double_eq(out[2], 0.0);
+    mr_log_softmax(x, NULL, 3, lp);
+    ck_assert_double_eq_tol(lp[0], -log(2.0), 1e-15);
+    ck_assert_double_eq_tol(lp[1], -log(2.0), 1e-15);
+    ck_assert_double_eq_tol(lp[2], (x[2] - x[0]) - log(2.0), 1.0);   /* x[2] - x[0] is exact, about -1e15 */
+    double y[2] = {-3e38, 3e38};
+    unsigned char mask[2] = {0, 1};
+    mr_log_softmax(y, mask, 2, lp);
+    ck_assert_double_eq(lp[0], 0.0);
+    ck_assert(lp[1] == -INFINITY);
+    mr_softmax(y, mask, 2, out);
+    ck_assert_double_eq(out[0], 1.0);
+    ck_assert_double_eq(out[1], 0.0);
+}
+END_TEST
+
 START_TEST(softmax_values_and_mask)
 {
     double x[3] = {0.0, log(2.0), 0.0}, out[3];
@@ -100,6 +124,7 @@ int main(void)
     tcase_add_test(tc, softmax_extremes);
     tcase_add_test(tc, softmax_values_and_mask);
     tcase_add_test(tc, softmax_all_masked);
+    tcase_add_test(tc, softmax_huge_logits);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

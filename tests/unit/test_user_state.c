@@ -56,6 +56,51 @@ static void update_ok(mr_user_state *st, const mr_model *m, const mr_adapt_param
 
 /* ---- hedge ---- */
 
+/* Found by fuzz_user_state: a record may carry scored = 2^64 - 1 (and a
+ * logloss_sum near DBL_MAX); one more feedback wrapped scored to 0 and left
+ * correct > scored, a state that no longer deserialised. Counters saturate. */
+START_TEST(counters_saturate)
+{
+    mr_model *m = toy(2, MR_ROUTER_LINEAR, 0);
+    mr_adapt_params ap = hedge_params(0.5, 0);
+    mr_user_state st;
+    mr_error e;
+    ck_assert_int_eq(mr_user_init(&st, m, &ap, &e), 0);
+    st.updates = st.scored = UINT64_MAX;
+    st.correct = UINT64_MAX - 1;
+    st.logloss_sum = DBL_MAX;
+    const float feat[2] = {0, 0}, hc[2] = {3, 3}, hr[2] = {0, 0};
+    mr_before bf;
+    update_ok(&st, m, &ap, feat, hc, hr, &bf);
+    ck_assert(bf.correct);
+    ck_assert_uint_eq(st.updates, UINT64_MAX);
+    ck_assert_uint_eq(st.scored, UINT64_MAX);
+    ck_assert_uint_eq(st.correct, UINT64_MAX - 1);
+    ck_assert_double_eq(st.logloss_sum, DBL_MAX);
+    size_t n = mr_user_serialized_size(&st);
+    uint8_t *buf = malloc(n);
+    ck_assert_ptr_nonnull(buf);
+    mr_user_serialize(&st, buf);
+    mr_user_state back;
+    ck_assert_msg(mr_user_deserialize(&back, buf, n, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(back.scored, UINT64_MAX);
+    mr_user_free(&back);
+    free(buf);
+    /* below the limit they still count */
+    st.scored = 10;
+    st.correct = 4;
+    st.updates = 7;
+    st.logloss_sum = 1.0;
+    update_ok(&st, m, &ap, feat, hc, hr, &bf);
+    ck_assert_uint_eq(st.scored, 11);
+    ck_assert_uint_eq(st.correct, 5);
+    ck_assert_uint_eq(st.updates, 8);
+    ck_assert_double_eq_tol(st.logloss_sum, 1.0 + bf.logloss, 1e-15);
+    mr_user_free(&st);
+    mr_model_free(m);
+}
+END_TEST
+
 START_TEST(hedge_one_step)
 {
     mr_model *m = toy(2, MR_ROUTER_LINEAR, 0);
@@ -1008,6 +1053,7 @@ int main(void)
     Suite *s = suite_create("user_state");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, hedge_one_step);
+    tcase_add_test(tc, counters_saturate);
     tcase_add_test(tc, tie_is_not_correct);
     tcase_add_test(tc, hedge_several_steps_and_prequential);
     tcase_add_test(tc, hedge_recentres);

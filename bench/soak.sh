@@ -3,11 +3,14 @@
 # the measured peak for a long run, with the server's RSS sampled every second.
 #
 #   bench/soak.sh BUILD_DIR [--duration S] [--warmup S] [--fraction F] [--rate R]
-#                 [--peak-seconds S] [--model big|demo] [--threads N] [--event-ttl S] [--work DIR]
+#                 [--peak-seconds S] [--model big|demo] [--threads N] [--event-ttl S]
+#                 [--event-memory SIZE] [--work DIR]
 #
 # Defaults: --duration 600, --warmup 10% of the duration (at least event-ttl + 15 s),
 # --fraction 0.8, --peak-seconds 20, --model big (K=10, d=dc=3072, MLP router
-# H=128; demo = models/demo.safetensors, K=4 d=64), --event-ttl 30.
+# H=128; demo = models/demo.safetensors, K=4 d=64), --event-ttl 30,
+# --event-memory 32MiB (the kept events stay at their bound whatever the rate
+# does, so RSS measures leaks, not the high-water mark of a throughput swing).
 # `microrm serve --store lmdb --durability strict` on a fresh state directory;
 # the load is bench/soak_load.py (2 processes x 16 keep-alive connections,
 # 40% /score without user, 30% /score with a user and an event, 15% event-form
@@ -16,17 +19,19 @@
 # at fraction x peak while bench/rss_sampler.py records VmRSS each second.
 # Pass (exit 0) when RSS grows < 5% from the end of the warm-up to the end,
 # every answer was 2xx (the client's count and the server's /metrics agree),
+# no connection was closed by the server (the client reconnects and resends,
+# but a busy keep-alive connection has no reason to be closed),
 # the achieved rate is >= 90% of the target and the server is still up.
 # Builds nothing. Stops everything it started, by pid, also on Ctrl-C.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '4,5p' "$0" | sed 's/^# \{0,3\}//' >&2; exit 2; }
+usage() { sed -n '5,7p' "$0" | sed 's/^# \{0,3\}//' >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
 build=$(cd "$1" && pwd) || usage
 shift
-duration=600 warmup="" fraction=0.8 rate="" peak_seconds=20 model=big threads=0 event_ttl=30 work=""
+duration=600 warmup="" fraction=0.8 rate="" peak_seconds=20 model=big threads=0 event_ttl=30 event_memory=32MiB work=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --duration)     duration=$2; shift 2 ;;
@@ -37,13 +42,14 @@ while [[ $# -gt 0 ]]; do
         --model)        model=$2; shift 2 ;;
         --threads)      threads=$2; shift 2 ;;
         --event-ttl)    event_ttl=$2; shift 2 ;;
+        --event-memory) event_memory=$2; shift 2 ;;
         --work)         work=$2; shift 2 ;;
         *) usage ;;
     esac
 done
 num='^[0-9]+([.][0-9]+)?$'
 [[ $duration =~ ^[1-9][0-9]*$ && $peak_seconds =~ ^[1-9][0-9]*$ && $threads =~ ^[0-9]+$ &&
-   $event_ttl =~ ^[1-9][0-9]*$ && $fraction =~ $num && ($model == big || $model == demo) ]] || usage
+   $event_ttl =~ ^[1-9][0-9]*$ && $event_memory =~ ^[0-9]+([KMG]i?B?)?$ && $fraction =~ $num && ($model == big || $model == demo) ]] || usage
 [[ -z $rate || $rate =~ $num ]] || usage
 # the kept events reach their steady size only after event_ttl: the warm-up must cover it
 [[ -z $warmup ]] && warmup=$(( duration / 10 > event_ttl + 15 ? duration / 10 : event_ttl + 15 ))
@@ -96,7 +102,8 @@ rm -rf "$work/state"
 mkdir -p "$work/state"
 port=$(free_port)
 OPENBLAS_NUM_THREADS=1 "$microrm_bin" serve --model "$model_path" --port "$port" --threads "$threads" \
-    --store lmdb --state_dir "$work/state" --durability strict --event_ttl "$event_ttl" --log_level warn \
+    --store lmdb --state_dir "$work/state" --durability strict --event_ttl "$event_ttl" \
+    --event_memory "$event_memory" --log_level warn \
     >"$work/microrm.log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
@@ -109,7 +116,7 @@ for ((i = 0; ; i++)); do
     fi
     sleep 0.1
 done
-echo "== microrm pid $server_pid on port $port, lmdb store in $work/state, strict durability, event_ttl ${event_ttl}s"
+echo "== microrm pid $server_pid on port $port, lmdb store in $work/state, strict durability, events ${event_ttl}s within $event_memory"
 load=(python3 "$here/soak_load.py")
 "${load[@]}" check --port "$port" --d "$d" --dc "$d" >/dev/null
 
@@ -181,7 +188,7 @@ achieved=$(kv "$work/run.txt" achieved_rps)
 rate_ok=$(awk -v a="$achieved" -v r="$rate" 'BEGIN {print (a >= 0.9 * r) ? "yes" : "no"}')
 non2xx=$(kv "$work/run.txt" non2xx)
 echo
-echo "== summary (commit $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== summary (tree at $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown), microrm built $(date -u -r "$microrm_bin" '+%F %T') UTC, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 [[ -n $peak ]] && echo "peak_rps            $peak"
 echo "target_rps          $rate"
 echo "achieved_rps        $achieved"
@@ -192,6 +199,7 @@ echo "non2xx (server)     $srv_bad"
 echo "latency_ms          p50 $(kv "$work/run.txt" p50_ms)  p99 $(kv "$work/run.txt" p99_ms)  p999 $(kv "$work/run.txt" p999_ms)  max $(kv "$work/run.txt" max_ms)  (from each request's due time)"
 echo "late_over_100ms     $(kv "$work/run.txt" late_over_100ms)"
 echo "unsent              $(kv "$work/run.txt" unsent)  (slots the server was too slow to reach before the end)"
+echo "reconnects          $(kv "$work/run.txt" reconnects)  (keep-alive connections the server closed; busy ones never idle that long)"
 echo "loadgen_cpu_s       $(kv "$work/run.txt" loadgen_cpu_s)"
 grep '^error ' "$work/run.txt" | head -5 | sed 's/^/  /' || true
 echo "rss_warmup_end_kb   $(kv "$work/rss_report.txt" rss_warmup_end_kb)  (at ${warmup}s)"
@@ -205,6 +213,7 @@ reasons=()
 [[ $(kv "$work/rss_report.txt" rss_verdict) == pass ]] || reasons+=("RSS grew >= 5% (or too few samples)")
 [[ $load_rc == 0 && $non2xx == 0 ]] || reasons+=("non-2xx answers")
 [[ $srv_bad == 0 ]] || reasons+=("the server counted non-2xx answers: $srv_bad")
+[[ $(kv "$work/run.txt" reconnects) == 0 ]] || reasons+=("the server closed busy connections")
 [[ $rate_ok == yes ]] || reasons+=("achieved rate below 90% of the target")
 [[ $server_up == yes ]] || reasons+=("the server is not serving")
 ((${#reasons[@]} == 0)) || verdict=fail

@@ -4,7 +4,6 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 
 #include "api/routes.h"
 #include "server/committer.h"
+#include "server/conn_guard.h"
 #include "server/log.h"
 
 /* Per-request state, from the first call of the access handler to the
@@ -40,31 +40,6 @@ typedef struct {
 
 #define MAX_CONFLICT_RETRIES 8
 
-/* libmicrohttpd's connection timeout restarts with every byte, so a client
- * sending headers (or a body) one byte a second would hold a connection
- * forever. The guard gives each connection connection_timeout_ms from its
- * start, or from the end of its last request, to deliver a whole request,
- * and shuts the socket of any that does not. Requests being processed
- * (scoring, waiting for their commit) are never cut. */
-enum { PHASE_HEADERS, PHASE_BODY, PHASE_PROCESSING };
-
-typedef struct conn_state {
-    struct conn_state *prev, *next;
-    MHD_socket fd;
-    uint64_t since_ms;
-    int phase;
-    bool cut;
-} conn_state;
-
-struct http_guard {
-    pthread_mutex_t lock;
-    conn_state *head;
-    uv_timer_t timer;
-    uint64_t timeout_ms;
-};
-
-#define GUARD_TICK_MS 250
-
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -72,71 +47,25 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static conn_state *conn_of(struct MHD_Connection *c)
+/* The guard state libmicrohttpd keeps for the connection. */
+static void guard_enter(server *s, struct MHD_Connection *c, guard_phase phase)
 {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return info ? info->socket_context : NULL;
-}
-
-static void guard_phase(server *s, struct MHD_Connection *c, int phase)
-{
-    conn_state *cs = conn_of(c);
-    if (!cs || !s->guard)
-        return;
-    pthread_mutex_lock(&s->guard->lock);
-    if (phase != cs->phase)
-        cs->since_ms = now_ns() / 1000000u;
-    cs->phase = phase;
-    pthread_mutex_unlock(&s->guard->lock);
+    if (info && s->guard)
+        conn_guard_enter(s->guard, info->socket_context, phase);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
     server *s = cls;
-    struct http_guard *g = s->guard;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        conn_state *cs = calloc(1, sizeof *cs);
         const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (!cs || !info) {
-            free(cs);   /* unguarded: MHD's own idle timeout still applies */
-            return;
-        }
-        cs->fd = info->connect_fd;
-        cs->since_ms = now_ns() / 1000000u;
-        pthread_mutex_lock(&g->lock);
-        cs->next = g->head;
-        if (g->head)
-            g->head->prev = cs;
-        g->head = cs;
-        pthread_mutex_unlock(&g->lock);
-        *socket_context = cs;
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-        conn_state *cs = *socket_context;
-        pthread_mutex_lock(&g->lock);
-        if (cs->prev)
-            cs->prev->next = cs->next;
-        else
-            g->head = cs->next;
-        if (cs->next)
-            cs->next->prev = cs->prev;
-        pthread_mutex_unlock(&g->lock);
-        free(cs);
-        *socket_context = NULL;
+        if (info)
+            conn_guard_opened(s->guard, info->connect_fd, socket_context);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_guard_closed(s->guard, socket_context);
     }
-}
-
-static void on_guard_tick(uv_timer_t *t)
-{
-    struct http_guard *g = t->data;
-    uint64_t now = now_ns() / 1000000u;
-    pthread_mutex_lock(&g->lock);
-    for (conn_state *cs = g->head; cs; cs = cs->next)
-        if (cs->phase != PHASE_PROCESSING && !cs->cut && now - cs->since_ms > g->timeout_ms) {
-            cs->cut = true;
-            shutdown(cs->fd, SHUT_RDWR);   /* libmicrohttpd sees the end and closes it */
-        }
-    pthread_mutex_unlock(&g->lock);
 }
 
 /* Compare without an early exit, so the time taken says nothing of where a
@@ -412,7 +341,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->t_start_ns = now_ns();
         atomic_fetch_add(&s->metrics.in_flight, 1);
         *con_cls = r;
-        guard_phase(s, c, PHASE_BODY);
+        guard_enter(s, c, GUARD_BODY);
         set_request_id(s, c, r);
         check_headers(s, c, r, url, method);
         /* An early answer is sent at once: a body over the limit is not read. */
@@ -425,7 +354,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    guard_phase(s, c, PHASE_PROCESSING);
+    guard_enter(s, c, GUARD_PROCESSING);
     if (r->commit)
         return answer_after_commit(s, c, r, url, method);
     if (r->early_status)
@@ -440,7 +369,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     request_state *r = *con_cls;
     if (!r)
         return;
-    guard_phase(s, c, PHASE_HEADERS);   /* the next request's clock starts now */
+    guard_enter(s, c, GUARD_HEADERS);   /* the next request's clock starts now */
     int endpoint = r->route ? api_route_index(r->route) : -1;
     metrics_record(&s->metrics, endpoint, r->status ? r->status : 0, (now_ns() - r->t_start_ns) / 1000);
     atomic_fetch_sub(&s->metrics.in_flight, 1);
@@ -476,14 +405,11 @@ int http_start(server *s, mr_error *e)
     if (rc != 0)
         return mr_errorf(e, "host '%s': %s", cfg->host, gai_strerror(rc));
 
-    struct http_guard *g = calloc(1, sizeof *g);
-    if (!g || pthread_mutex_init(&g->lock, NULL) != 0) {
-        free(g);
+    s->guard = conn_guard_start(&s->loop, (uint64_t)cfg->connection_timeout_ms, e);
+    if (!s->guard) {
         freeaddrinfo(ai);
-        return mr_errorf(e, "out of memory");
+        return -1;
     }
-    g->timeout_ms = (uint64_t)cfg->connection_timeout_ms;
-    s->guard = g;
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(cores > 0 ? cores : 1);
@@ -510,22 +436,7 @@ int http_start(server *s, mr_error *e)
                          cfg->host, cfg->port);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
-    if (g->timeout_ms > 0) {
-        int trc = uv_timer_init(&s->loop, &g->timer);
-        g->timer.data = g;
-        if (trc == 0)
-            trc = uv_timer_start(&g->timer, on_guard_tick, GUARD_TICK_MS, GUARD_TICK_MS);
-        if (trc != 0)
-            return mr_errorf(e, "cannot start the connection guard: %s", uv_strerror(trc));
-    }
     return 0;
-}
-
-static void free_guard(uv_handle_t *h)
-{
-    struct http_guard *g = h->data;
-    pthread_mutex_destroy(&g->lock);
-    free(g);
 }
 
 void http_quiesce(server *s)
@@ -540,16 +451,8 @@ void http_quiesce(server *s)
 void http_stop(server *s)
 {
     if (s->mhd)
-        MHD_stop_daemon(s->mhd);   /* every connection is closed: the guard's list is empty */
+        MHD_stop_daemon(s->mhd);   /* every connection is closed: nothing left to guard */
     s->mhd = NULL;
-    struct http_guard *g = s->guard;
+    conn_guard_stop(s->guard);
     s->guard = NULL;
-    if (!g)
-        return;
-    if (uv_is_active((uv_handle_t *)&g->timer) || g->timer.data) {
-        uv_close((uv_handle_t *)&g->timer, free_guard);   /* freed once the loop lets go */
-    } else {
-        pthread_mutex_destroy(&g->lock);
-        free(g);
-    }
 }

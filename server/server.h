@@ -29,7 +29,7 @@ typedef struct server {
     uv_loop_t loop;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
-    struct http_guard *guard;         /* http.c: connections waiting for a whole request */
+    struct conn_guard *guard;         /* connections that owe a whole request */
     uint64_t drain_deadline_ms;
 
     atomic_bool ready;                /* model loaded, store open, not draining */

@@ -2,7 +2,7 @@
 # /score throughput of microrm against a bare libmicrohttpd server (issue 2).
 #
 #   bench/score_bench.sh BUILD_DIR [--rounds N] [--duration S] [--threads N]
-#                        [--work DIR] [--echo-only]
+#                        [--work DIR] [--echo-only] [--router mlp|linear]
 #
 # K=10 heads, d=dc=3072, MLP router H=128, 4 responses per request. For each
 # body (base64 float32, ~82 KB; JSON arrays, ~173 KB) it runs `wrk -t1 -c16`
@@ -21,7 +21,7 @@ usage() { sed -n '4,5p' "$0" | sed 's/^# \{0,3\}//' >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 build=$(cd "$1" && pwd) || usage
 shift
-rounds=3 duration=10 threads=$(nproc) work="" echo_only=0
+rounds=3 duration=10 threads=$(nproc) work="" echo_only=0 router=mlp
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds)   rounds=$2; shift 2 ;;
@@ -29,10 +29,11 @@ while [[ $# -gt 0 ]]; do
         --threads)  threads=$2; shift 2 ;;
         --work)     work=$2; shift 2 ;;
         --echo-only) echo_only=1; shift ;;
+        --router)   router=$2; shift 2 ;;
         *) usage ;;
     esac
 done
-[[ $rounds =~ ^[1-9][0-9]*$ && $duration =~ ^[1-9][0-9]*$ && $threads =~ ^[0-9]+$ ]] || usage
+[[ $rounds =~ ^[1-9][0-9]*$ && $duration =~ ^[1-9][0-9]*$ && $threads =~ ^[0-9]+$ && $router =~ ^(mlp|linear)$ ]] || usage
 
 echo_bin=$build/bench/echo_server
 probe_bin=$build/bench/latency_probe
@@ -104,7 +105,7 @@ if [[ $echo_only == 1 ]]; then
 else
     subject=microrm
     echo "== model: K=10 d=dc=3072 MLP router H=128"
-    "$microrm_bin" demo-model --heads 10 --d 3072 --dc 3072 --hidden 128 --out "$work/m.safetensors"
+    "$microrm_bin" demo-model --heads 10 --d 3072 --dc 3072 --router "$router" --hidden 128 --out "$work/m.safetensors"
     OPENBLAS_NUM_THREADS=1 "$microrm_bin" serve --model "$work/m.safetensors" --port "$subject_port" \
         --threads "$threads" --store memory --log_level warn >"$work/$subject.log" 2>&1 &
 fi

@@ -36,10 +36,13 @@ static uint64_t now_ms(void)
 static void on_tick(uv_timer_t *t)
 {
     conn_guard *g = t->data;
-    uint64_t now = now_ms();
     pthread_mutex_lock(&g->lock);
+    /* read the clock under the lock: a worker may restart a connection's
+     * clock just before, and since_ms must never be ahead of now */
+    uint64_t now = now_ms();
     for (conn_state *cs = g->head; cs; cs = cs->next)
-        if (cs->phase != GUARD_PROCESSING && !cs->cut && now - cs->since_ms > g->timeout_ms) {
+        if (cs->phase != GUARD_PROCESSING && !cs->cut && now > cs->since_ms &&
+            now - cs->since_ms > g->timeout_ms) {
             cs->cut = true;
             shutdown(cs->fd, SHUT_RDWR);
         }

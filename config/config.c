@@ -97,6 +97,9 @@ static const cfg_entry entries[] = {
      "or redis://host:port[/db] (shared by replicas)"},
     {"state_dir", CFG_STRING, F(state_dir), "./var", 1, 4096, 0, NULL,
      "directory of the embedded store"},
+    {"lmdb_map_size", CFG_SIZE, F(lmdb_map_size), "8GiB", 64 * 1024, 1024.0 * 1024 * MiB, 0, NULL,
+     "largest size of the embedded store (address space reserved, not disk used); "
+     "updates answer 503 once it is full, until users are deleted or it is raised"},
     {"durability", CFG_ENUM, F(durability), "strict", 0, 0, 0, "strict|relaxed",
      "strict = feedback acknowledged after fsync (group-committed); "
      "relaxed = acknowledged once written, synced every sync_interval_ms"},

@@ -34,6 +34,7 @@ typedef struct {
     double tau;                 /* Hedge temperature, 1e-3... as DESIGN §3 */
     char *store;                /* lmdb | memory | redis://host:port[/db] */
     char *state_dir;            /* ./var */
+    long lmdb_map_size;         /* 8 GiB */
     char *durability;           /* strict | relaxed */
     int sync_interval_ms;       /* 100 */
     int user_cache;             /* 100000 users */

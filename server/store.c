@@ -3,13 +3,11 @@
 
 #include <string.h>
 
-#define LMDB_MAP_SIZE ((size_t)8 << 30)   /* address space reserved, not disk used */
-
 store *store_open(const mr_config *cfg, mr_error *e)
 {
     int strict = strcmp(cfg->durability, "relaxed") != 0;
     if (!strcmp(cfg->store, "lmdb"))
-        return store_lmdb_open(cfg->state_dir, strict, LMDB_MAP_SIZE, e);
+        return store_lmdb_open(cfg->state_dir, strict, (size_t)cfg->lmdb_map_size, e);
     if (!strcmp(cfg->store, "memory"))
         return store_memory_open(e);
     if (!strncmp(cfg->store, "redis://", 8))

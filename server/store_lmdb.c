@@ -21,7 +21,8 @@ typedef struct {
 
 static int lmdb_fail(mr_error *e, const char *what, const char *dir, int rc)
 {
-    return mr_errorf(e, "lmdb %s (%s): %s", what, dir, mdb_strerror(rc));
+    return mr_errorf(e, "lmdb %s (%s): %s%s", what, dir, mdb_strerror(rc),
+                     rc == MDB_MAP_FULL ? " (the store is full: raise lmdb_map_size or delete users)" : "");
 }
 
 static int lmdb_get(store *base, const char *key, size_t klen, uint8_t **val, size_t *vlen, mr_error *e)
@@ -70,7 +71,7 @@ static int lmdb_commit_all(lmdb_store *s, const store_write *w, size_t n, mr_err
         }
         if (rc) {
             mdb_txn_abort(txn);
-            return lmdb_fail(e, rc == MDB_MAP_FULL ? "put (the map is full)" : "put", s->dir, rc);
+            return lmdb_fail(e, "put", s->dir, rc);
         }
     }
     rc = mdb_txn_commit(txn);   /* fsyncs unless MDB_NOSYNC */

@@ -307,6 +307,34 @@ class LifecycleTest(Base):
         self.assertLessEqual(cached, 8 + 64)   # a stripe may hold one over its share
         self.assertIn("microrm_users_stored 40", text)
 
+    def test_full_store_answers_503_and_recovers_when_space_returns(self):
+        srv = self.start("--lmdb_map_size", "256KiB")
+        acked, full_at = [], None
+        for i in range(5000):
+            status, ans = self.one_update(srv, user="f%d" % i, rng=random.Random(i))
+            if status == 200:
+                acked.append(i)
+                continue
+            self.assertEqual((status, ans["error"]["code"]), (503, "store_unavailable"), ans)
+            self.assertIn("full", ans["error"]["message"])
+            full_at = i
+            break
+        self.assertIsNotNone(full_at, "the store never filled up")
+        self.assertGreater(len(acked), 10)
+        # nothing unacknowledged was kept, everything acknowledged was
+        self.assertEqual(srv.json("GET", "/route/f%d" % full_at)[0], 404)
+        for i in acked[::7]:
+            self.assertEqual(srv.json("GET", "/route/f%d" % i)[1]["updates"], 1)
+        self.assertEqual(srv.json("GET", "/healthz")[0], 200)
+        # space returns (the operator raises the limit): updates are acknowledged again
+        srv.stop()
+        srv = self.start("--lmdb_map_size", "8MiB")
+        for i in acked[::7]:
+            self.assertEqual(srv.json("GET", "/route/f%d" % i)[1]["updates"], 1)
+        status, ans = self.one_update(srv, user="f%d" % full_at, rng=random.Random(full_at))
+        self.assertEqual((status, ans["updates"]), (200, 1), ans)
+        self.assertEqual(srv.request("DELETE", "/route/f%d" % acked[-1])[0], 204)
+
     def test_relaxed_durability_keeps_updates_after_kill(self):
         srv = self.start("--durability", "relaxed", "--sync_interval_ms", "50")
         for _ in range(5):

@@ -25,6 +25,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh" redis_bench
 usage() { sed -n '6,7p' "$0" | sed 's/^# \{0,3\}//' >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
@@ -47,50 +49,9 @@ done
 
 microrm_bin=$build/microrm
 [[ -x $microrm_bin ]] || { echo "redis_bench: $microrm_bin is missing (ninja -C $build)" >&2; exit 1; }
-for tool in wrk curl python3 redis-server; do
-    command -v "$tool" >/dev/null || { echo "redis_bench: $tool is not installed" >&2; exit 1; }
-done
+bench_require wrk curl python3 redis-server
 
-if [[ -z $work ]]; then
-    work=$(mktemp -d /tmp/microrm-redis-bench.XXXXXX)
-    remove_work=1
-else
-    mkdir -p "$work"
-    remove_work=0
-fi
-
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ $remove_work == 1 ]] && rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() { # NAME PORT PID
-    local i
-    for ((i = 0; i < 300; i++)); do
-        if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/readyz" || true) == 200 ]]; then
-            return 0
-        fi
-        kill -0 "$3" 2>/dev/null || { echo "redis_bench: $1 exited before it was ready (log: $work/$1.log)" >&2; tail -5 "$work/$1.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    echo "redis_bench: $1 not ready after 30 s (log: $work/$1.log)" >&2
-    exit 1
-}
-
-median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+bench_start microrm-redis-bench
 
 # ---- inputs ----
 echo "== inputs in $work (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -125,6 +86,7 @@ mkdir -p "$work/lmdb"
 start_microrm lmdb --store lmdb --state_dir "$work/lmdb" --durability strict
 start_microrm r1 --store "redis://127.0.0.1:$redis_port"
 start_microrm r2 --store "redis://127.0.0.1:$redis_port"
+# shellcheck disable=SC2154  # port_lmdb, port_r1, port_r2: set by start_microrm (printf -v)
 echo "== redis on $redis_port (AOF, appendfsync always); microrm lmdb :$port_lmdb, redis replicas :$port_r1 :$port_r2; $threads threads each"
 
 # wrk once; prints "acked/s non2xx_or_errors"

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh" score_bench
 usage() { sed -n '4,5p' "$0" | sed 's/^# \{0,3\}//' >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
@@ -42,49 +44,9 @@ for f in "$echo_bin" "$probe_bin"; do
     [[ -x $f ]] || { echo "score_bench: $f is missing (ninja -C $build; meson option bench=true)" >&2; exit 1; }
 done
 [[ $echo_only == 1 || -x $microrm_bin ]] || { echo "score_bench: $microrm_bin is missing" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "score_bench: wrk is not installed" >&2; exit 1; }
-command -v curl >/dev/null || { echo "score_bench: curl is not installed" >&2; exit 1; }
+bench_require wrk curl
 
-if [[ -z $work ]]; then
-    work=$(mktemp -d /tmp/microrm-bench.XXXXXX)
-    remove_work=1
-else
-    mkdir -p "$work"
-    remove_work=0
-fi
-
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ $remove_work == 1 ]] && rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() { # NAME PORT PID
-    local i
-    for ((i = 0; i < 300; i++)); do
-        if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/readyz" || true) == 200 ]]; then
-            return 0
-        fi
-        kill -0 "$3" 2>/dev/null || { echo "score_bench: $1 exited before it was ready (log: $work/$1.log)" >&2; tail -5 "$work/$1.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    echo "score_bench: $1 not ready after 30 s (log: $work/$1.log)" >&2
-    exit 1
-}
-
-median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+bench_start microrm-bench
 
 # ---- inputs ----
 echo "== inputs in $work"

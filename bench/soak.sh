@@ -26,6 +26,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh" soak
 usage() { sed -n '5,7p' "$0" | sed 's/^# \{0,3\}//' >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
@@ -57,35 +59,9 @@ num='^[0-9]+([.][0-9]+)?$'
 
 microrm_bin=$build/microrm
 [[ -x $microrm_bin ]] || { echo "soak: $microrm_bin is missing (ninja -C $build)" >&2; exit 1; }
-for tool in curl python3; do
-    command -v "$tool" >/dev/null || { echo "soak: $tool is not installed" >&2; exit 1; }
-done
+bench_require curl python3
 
-if [[ -z $work ]]; then
-    work=$(mktemp -d /tmp/microrm-soak.XXXXXX)
-    remove_work=1
-else
-    mkdir -p "$work"
-    remove_work=0
-fi
-
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ $remove_work == 1 ]] && rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+bench_start microrm-soak
 kv() { awk -v k="$2" '$1 == k {print $2; exit}' "$1"; }   # FILE KEY -> value of a `key value` line
 
 # ---- model and server ----

@@ -2,6 +2,7 @@
  * strings, dtype and vectors (see api/body_fields.h). */
 #include "api/body_fields.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,33 @@ int bf_read_object(body_fields *b, bf_member_fn member, void *ctx, int item)
         if (member(ctx, item, &key))
             return -1;
     return k < 0 ? bf_reader_error(b) : 0;
+}
+
+int bf_read_object_array(body_fields *b, int max, const char *field, const char *object,
+                         const char *items, const char *empty_msg, bf_item_fn item, void *ctx)
+{
+    char msg[64];
+    snprintf(msg, sizeof msg, "expected an array of %s objects", object);
+    if (jr_peek(&b->r) != JR_ARRAY)
+        return bf_wrong_type(b, msg);
+    if (jr_array_begin(&b->r))
+        return bf_reader_error(b);
+    int k, n = 0;
+    while ((k = jr_array_next(&b->r)) > 0) {
+        if (n >= max)
+            return api_fail(b->err, 422, "too_many", bf_path(b), "more than %d %s", max, items);
+        if (jr_peek(&b->r) != JR_OBJECT) {
+            snprintf(msg, sizeof msg, "expected a %s object", object);
+            return bf_wrong_type(b, msg);
+        }
+        if (item(ctx, n++))
+            return -1;
+    }
+    if (k < 0)
+        return bf_reader_error(b);
+    if (n == 0)
+        return api_fail(b->err, 422, "empty", field, "%s", empty_msg);
+    return 0;
 }
 
 int bf_read_body(body_fields *b, bf_member_fn member, void *ctx)

@@ -59,6 +59,14 @@ typedef int (*bf_member_fn)(void *ctx, int item, const jr_slice *key);
 
 /* The object at the reader: its members one by one to member(ctx, item, key). */
 int bf_read_object(body_fields *b, bf_member_fn member, void *ctx, int item);
+
+/* An array of objects (a /score "batch", a /route/update "feedback" list):
+ * every element must be an `object` object, at most max of them (422
+ * too_many, "more than MAX <items>"), at least one (422 empty: `empty_msg`).
+ * item(ctx, idx) reads element idx, the reader at its '{'; 0 or -1. */
+typedef int (*bf_item_fn)(void *ctx, int idx);
+int bf_read_object_array(body_fields *b, int max, const char *field, const char *object,
+                         const char *items, const char *empty_msg, bf_item_fn item, void *ctx);
 /* The top-level object (item -1), then the end of input. Empty body,
  * non-object and broken JSON are answered. */
 int bf_read_body(body_fields *b, bf_member_fn member, void *ctx);

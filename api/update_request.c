@@ -197,40 +197,30 @@ static int check_item(parser *P, item_state *it)
     return 0;
 }
 
+static int read_feedback_item(void *ctx, int idx)
+{
+    parser *P = ctx;
+    if (P->nitems == P->cap_items) {
+        int nc = P->cap_items ? P->cap_items * 2 : 4;
+        item_state *ni = mr_realloc(P->items, (size_t)nc * sizeof *ni);
+        if (!ni)
+            return bf_oom(&P->f);
+        P->items = ni;
+        P->cap_items = nc;
+    }
+    item_state *it = &P->items[P->nitems++];   /* P->nitems was idx */
+    memset(it, 0, sizeof *it);
+    it->dtype = -1;
+    snprintf(it->prefix, sizeof it->prefix, "feedback[%d].", idx);
+    if (bf_read_object(&P->f, parse_member, P, idx) || check_item(P, &P->items[idx]))
+        return -1;
+    return 0;
+}
+
 static int parse_list(parser *P)
 {
-    if (jr_peek(&P->f.r) != JR_ARRAY)
-        return bf_wrong_type(&P->f, "expected an array of feedback objects");
-    if (jr_array_begin(&P->f.r))
-        return bf_reader_error(&P->f);
-    int k;
-    while ((k = jr_array_next(&P->f.r)) > 0) {
-        if (P->nitems >= P->lim->max_feedback)
-            return api_fail(P->f.err, 422, "too_many", bf_path(&P->f), "more than %d feedback items",
-                            P->lim->max_feedback);
-        if (jr_peek(&P->f.r) != JR_OBJECT)
-            return bf_wrong_type(&P->f, "expected a feedback object");
-        if (P->nitems == P->cap_items) {
-            int nc = P->cap_items ? P->cap_items * 2 : 4;
-            item_state *ni = mr_realloc(P->items, (size_t)nc * sizeof *ni);
-            if (!ni)
-                return bf_oom(&P->f);
-            P->items = ni;
-            P->cap_items = nc;
-        }
-        int idx = P->nitems++;
-        item_state *it = &P->items[idx];
-        memset(it, 0, sizeof *it);
-        it->dtype = -1;
-        snprintf(it->prefix, sizeof it->prefix, "feedback[%d].", idx);
-        if (bf_read_object(&P->f, parse_member, P, idx) || check_item(P, &P->items[idx]))
-            return -1;
-    }
-    if (k < 0)
-        return bf_reader_error(&P->f);
-    if (P->nitems == 0)
-        return api_fail(P->f.err, 422, "empty", "feedback", "no feedback items");
-    return 0;
+    return bf_read_object_array(&P->f, P->lim->max_feedback, "feedback", "feedback", "feedback items",
+                                "no feedback items", read_feedback_item, P);
 }
 
 /* ---- base64, once every dtype is known ---- */

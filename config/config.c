@@ -74,7 +74,9 @@ static const cfg_entry entries[] = {
     {"connection_timeout_ms", CFG_INT, F(connection_timeout_ms), "30000", 0, 86400000, 0, NULL,
      "idle connection timeout in milliseconds (0 = never)"},
     {"threads", CFG_INT, F(threads), "0", 0, 1024, 0, NULL,
-     "HTTP worker threads (0 = number of cores)"},
+     "worker threads that parse and score requests (0 = number of cores)"},
+    {"io_threads", CFG_INT, F(io_threads), "1", 1, 64, 0, NULL,
+     "HTTP polling threads that accept connections and read bodies"},
     /* online adaptation */
     {"adapt", CFG_ENUM, F(adapt), "hedge", 0, 0, 0, "hedge|router",
      "per-user adaptation: hedge = K log-weights on the population router, "

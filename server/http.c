@@ -4,6 +4,7 @@
 
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +32,18 @@ typedef struct {
     uint64_t t_start_ns;
     int status;                /* what was answered, for metrics */
     char request_id[48];
-    /* an answer held until its write is durable (the connection is suspended) */
+    /* an answer held while the connection is suspended: until a worker has
+     * computed it (ready), or until its write is durable (commit) */
     api_commit *commit;
     api_response held;
+    bool ready;
+    uint64_t compute_us;
     struct MHD_Connection *conn;
     int attempts;              /* re-runs after a version conflict (shared stores) */
+    /* the handler's run on the worker pool */
+    work_item job;
+    server *s;
+    const char *url, *method;  /* libmicrohttpd's, valid until the request completes */
 } request_state;
 
 #define MAX_CONFLICT_RETRIES 8
@@ -264,8 +272,9 @@ static char *render_metrics(void *cls)
     return text;
 }
 
-static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_state *r,
-                                const char *url, const char *method)
+/* Run the route's handler. The answer is either in res, or (res->commit set)
+ * held until its write is durable. */
+static void run_handler(server *s, request_state *r, api_response *res)
 {
     uint64_t t0 = now_ns();
     /* the request holds the model it started with, whatever a reload does */
@@ -281,28 +290,62 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_sta
         .state = s->state_open ? &s->state : NULL,
     };
     api_request req = {
-        .method = method, .path = url, .path_arg = r->path_arg,
+        .method = r->method, .path = r->url, .path_arg = r->path_arg,
         .body = r->body, .body_len = r->len,
     };
-    api_response res = {0};
-    r->route->handler(&ctx, &req, &res);
+    *res = (api_response){0};
+    r->route->handler(&ctx, &req, res);
     model_slot_release(ref);
+    r->compute_us = (now_ns() - t0) / 1000;
+}
+
+/* Park the connection until its write is durable; the committer resumes it.
+ * The connection is already suspended. */
+static void hold_for_commit(request_state *r, const api_response *res)
+{
+    r->held = *res;
+    r->commit = res->commit;
+    commit_wait(res->commit, on_commit_settled, r);
+}
+
+/* On a worker: compute the answer, then wake the parked connection, whose
+ * next call of on_request sends it. */
+static void run_on_worker(work_item *job)
+{
+    request_state *r = (request_state *)((char *)job - offsetof(request_state, job));
+    api_response res;
+    run_handler(r->s, r, &res);
     if (res.commit) {
-        /* answer once durable: park the connection, the committer resumes it */
-        r->held = res;
-        r->commit = res.commit;
-        r->conn = c;
+        hold_for_commit(r, &res);
+        return;
+    }
+    r->held = res;
+    r->ready = true;
+    MHD_resume_connection(r->conn);
+}
+
+static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_state *r)
+{
+    r->conn = c;
+    if (r->route->takes_body) {
+        /* parsing and scoring: on the pool, so that every core takes part */
         MHD_suspend_connection(c);
-        commit_wait(res.commit, on_commit_settled, r);
+        work_pool_submit(&s->workers, &r->job);
         return MHD_YES;
     }
-    return send_answer(s, c, r, &res, (now_ns() - t0) / 1000);
+    api_response res;
+    run_handler(s, r, &res);
+    if (res.commit) {
+        MHD_suspend_connection(c);
+        hold_for_commit(r, &res);
+        return MHD_YES;
+    }
+    return send_answer(s, c, r, &res, r->compute_us);
 }
 
 /* The held answer goes out if the write is durable; a 503 otherwise, so no
  * update is ever acknowledged that the store did not take. */
-static enum MHD_Result answer_after_commit(server *s, struct MHD_Connection *c, request_state *r,
-                                          const char *url, const char *method)
+static enum MHD_Result answer_after_commit(server *s, struct MHD_Connection *c, request_state *r)
 {
     api_response res = r->held;
     api_commit *commit = r->commit;
@@ -313,7 +356,7 @@ static enum MHD_Result answer_after_commit(server *s, struct MHD_Connection *c, 
         free(res.body);
         commit_free(commit);
         r->attempts++;
-        return dispatch(s, c, r, url, method);
+        return dispatch(s, c, r);
     }
     if (commit->status != STORE_OK) {
         free(res.body);
@@ -339,6 +382,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!r)
             return MHD_NO;
         r->t_start_ns = now_ns();
+        r->s = s;
+        r->url = url;
+        r->method = method;
+        r->job.run = run_on_worker;
         atomic_fetch_add(&s->metrics.in_flight, 1);
         *con_cls = r;
         guard_enter(s, c, GUARD_BODY);
@@ -355,11 +402,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     guard_enter(s, c, GUARD_PROCESSING);
+    if (r->ready) {
+        r->ready = false;
+        return send_answer(s, c, r, &r->held, r->compute_us);
+    }
     if (r->commit)
-        return answer_after_commit(s, c, r, url, method);
+        return answer_after_commit(s, c, r);
     if (r->early_status)
         return answer_early(s, c, r);
-    return dispatch(s, c, r, url, method);
+    return dispatch(s, c, r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -379,6 +430,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         /* closed while parked: the write still lands, nobody is told */
         free(r->held.body);
         commit_abandon(r->commit);
+    } else if (r->ready) {
+        free(r->held.body);   /* computed, never sent */
     }
     free(r->path_arg);
     free(r->body);
@@ -413,6 +466,13 @@ int http_start(server *s, mr_error *e)
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(cores > 0 ? cores : 1);
+    unsigned io_threads = cfg->io_threads > 0 ? (unsigned)cfg->io_threads : 1;
+    if (work_pool_start(&s->workers, threads, e) != 0) {
+        freeaddrinfo(ai);
+        conn_guard_stop(s->guard);
+        s->guard = NULL;
+        return -1;
+    }
     unsigned timeout_s = (unsigned)((cfg->connection_timeout_ms + 999) / 1000);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
                      MHD_ALLOW_SUSPEND_RESUME;
@@ -420,7 +480,7 @@ int http_start(server *s, mr_error *e)
         flags |= MHD_USE_IPv6;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                               MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                              MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              MHD_OPTION_THREAD_POOL_SIZE, io_threads,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                               MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
@@ -431,9 +491,13 @@ int http_start(server *s, mr_error *e)
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                               MHD_OPTION_END);
     freeaddrinfo(ai);
-    if (!s->mhd)
+    if (!s->mhd) {
+        work_pool_stop(&s->workers);
+        conn_guard_stop(s->guard);
+        s->guard = NULL;
         return mr_errorf(e, "cannot listen on %s:%d (in use, or not an address of this machine)",
                          cfg->host, cfg->port);
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
     return 0;
@@ -450,6 +514,9 @@ void http_quiesce(server *s)
 
 void http_stop(server *s)
 {
+    /* queued requests are computed and their connections resumed while the
+     * daemon still runs: nothing refers to a worker after this */
+    work_pool_stop(&s->workers);
     if (s->mhd)
         MHD_stop_daemon(s->mhd);   /* every connection is closed: nothing left to guard */
     s->mhd = NULL;

@@ -1,7 +1,8 @@
-/* libmicrohttpd glue: accepts connections on its own polling threads (one
- * pool sized by `threads`), reads bodies within the limits, checks auth and
- * content type, dispatches through the api route table, and writes answers
- * with X-Request-Id and X-Compute-Time. */
+/* libmicrohttpd glue: accepts connections on its own polling threads
+ * (`io_threads`), reads bodies within the limits, checks auth and content
+ * type, dispatches through the api route table (requests with a body run on
+ * the worker pool of `threads`, the connection suspended meanwhile), and
+ * writes answers with X-Request-Id and X-Compute-Time. */
 #ifndef MICRORM_SERVER_HTTP_H
 #define MICRORM_SERVER_HTTP_H
 

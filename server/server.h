@@ -16,6 +16,7 @@
 #include "server/model_slot.h"
 #include "server/store.h"
 #include "server/users.h"
+#include "server/work_pool.h"
 
 struct MHD_Daemon;
 
@@ -24,6 +25,7 @@ typedef struct server {
     model_slot models;
     metrics metrics;
     struct MHD_Daemon *mhd;
+    work_pool workers;                /* parse and score requests with a body */
     int port;                         /* the bound port (config port 0 picks one) */
 
     uv_loop_t loop;

@@ -261,36 +261,72 @@ size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, siz
 }
 
 #if HAVE_FAST
+/* Bit i set where window[i] == ','. */
+FAST_TARGET static inline uint64_t comma_mask64(const char *w)
+{
+    const __m128i comma = _mm_set1_epi8(',');
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(w + 16 * i));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) << (16 * i);
+    }
+    return m;
+}
+
+/* Two loops. The first takes a 64-byte window at a time and reads where
+ * each of its numbers ends from the window's commas, so the address of the
+ * next number never waits for this one's digits: several numbers are in
+ * flight at once. A number that does not end exactly at its comma (spaces
+ * before the comma, the array's last number, anything odd) hands over to the
+ * second loop, one number after another, which stops where the general code
+ * of the caller must take over. */
 FAST_TARGET static size_t run_fast(const char **pp, const char *end, float *dst, size_t cap, int *after_number)
 {
     const char *s = *pp;
-    size_t n = 0;
-    /* From s <= limit, the 16-byte window after a sign and the byte after
-     * the number (at most 4 past the window with an exponent) are readable. */
-    if (end - s < 18)
-        goto out;
-    const char *limit = end - 18;
     float *d = dst, *dend = dst + cap;
-    while (d < dend && s <= limit) {
-        uint32_t neg = *s == '-';
-        const char *np;
-        if (!parse_fast(s + neg, end, neg, d, &np))
+    /* 64 bytes of window, and past it what one number's parse may read */
+    while (end - s >= 64 + 18 && d < dend) {
+        const char *base = s;
+        uint64_t commas = comma_mask64(base);
+        if (!commas)
             break;
-        d++;
-        s = np;
-        if (*s != ',') {
-            *after_number = 1;
-            break;
-        }
-        s++;
-        if ((unsigned char)*s <= ' ')
+        do {
+            const char *comma = base + __builtin_ctzll(commas);
+            commas &= commas - 1;
+            uint32_t neg = *s == '-';
+            const char *np;
+            if (!parse_fast(s + neg, end, neg, d, &np) || np != comma)
+                goto one_by_one;
+            d++;
+            s = comma + 1;
             while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
                 s++;
+        } while (commas && d < dend);
     }
-    n = (size_t)(d - dst);
-out:
+one_by_one:
+    /* From s <= limit, the 16-byte window after a sign and the byte after
+     * the number (at most 4 past the window with an exponent) are readable. */
+    if (end - s >= 18) {
+        const char *limit = end - 18;
+        while (d < dend && s <= limit) {
+            uint32_t neg = *s == '-';
+            const char *np;
+            if (!parse_fast(s + neg, end, neg, d, &np))
+                break;
+            d++;
+            s = np;
+            if (*s != ',') {
+                *after_number = 1;
+                break;
+            }
+            s++;
+            if ((unsigned char)*s <= ' ')
+                while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+                    s++;
+        }
+    }
     *pp = s;
-    return n;
+    return (size_t)(d - dst);
 }
 #endif
 

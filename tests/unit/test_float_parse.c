@@ -347,6 +347,90 @@ START_TEST(run_stops_where_it_should)
 }
 END_TEST
 
+/* Long arrays, as in a body, exercise the run parser's 64-byte windows:
+ * numbers of every shape between separators with and without whitespace.
+ * Driven as the JSON reader drives it (general parse where the run stops),
+ * every value must have the bits of that number parsed alone in its place,
+ * in order, and
+ * the run must stop exactly at a number's start or just past its end. */
+START_TEST(long_arrays_match_number_by_number)
+{
+    static const char *const seps[] = { ",", ",", ",", ", ", " ,", ",\n  ", ",\t", " , " };
+    enum { N = 400 };
+    static char text[N * 72 + 64];
+    const char *starts[N], *ends[N];
+    float want[N], got[N];
+    for (int it = 0; it < 400; it++) {
+        size_t len = 0;
+        int plain = it % 2; /* half the arrays: shortest floats and "," only, the fast shape */
+        for (int i = 0; i < N; i++) {
+            char num[64];
+            if (plain || rnd() % 4) {
+                float x = (float)((double)(int32_t)rnd() / 2147483648.0 * (rnd() % 2 ? 3.0 : 0.01));
+                snprintf(num, sizeof num, "%.9g", (double)x);
+            } else {
+                random_number(num, sizeof num);
+            }
+            const char *end = NULL;
+            float alone;
+            if (mr_parse_json_float(num, num + strlen(num), &alone, &end) != MR_NUM_OK || *end)
+                snprintf(num, sizeof num, "%d", (int)(rnd() % 1000)); /* out of range: an integer instead */
+            starts[i] = text + len;
+            len += (size_t)sprintf(text + len, "%s", num);
+            ends[i] = text + len;
+            const char *sep = i + 1 == N ? "]" : plain ? "," : seps[rnd() % (sizeof seps / sizeof seps[0])];
+            len += (size_t)sprintf(text + len, "%s", sep);
+        }
+        const char *p = text, *end = text + len;
+        /* each number parsed alone, in its place (the fast path may round a
+         * near-tie the other way than the general path: both within 1 ulp) */
+        for (int i = 0; i < N; i++) {
+            const char *np = NULL;
+            ck_assert_int_eq(mr_parse_json_float(starts[i], end, &want[i], &np), MR_NUM_OK);
+            ck_assert_ptr_eq(np, ends[i]);
+        }
+        int i = 0;
+        while (i < N) {
+            int after = -1;
+            size_t cap = rnd() % 8 ? (size_t)(N - i) : rnd() % 9;
+            size_t k = mr_parse_json_float_run(&p, end, got + i, cap, &after);
+            ck_assert_uint_le(k, cap);
+            for (size_t j = 0; j < k; j++)
+                if (bits(got[i + j]) != bits(want[i + j]))
+                    ck_abort_msg("array %d number %zu \"%.*s\": got %.9g want %.9g", it, i + j,
+                                 (int)(ends[i + j] - starts[i + j]), starts[i + j], (double)got[i + j],
+                                 (double)want[i + j]);
+            i += (int)k;
+            if (after) {
+                ck_assert_int_gt(k, 0);
+                ck_assert_ptr_eq(p, ends[i - 1]);
+            } else {
+                if (i == N)
+                    break;
+                ck_assert_ptr_eq(p, starts[i]);
+                const char *np = NULL;
+                ck_assert_int_eq(mr_parse_json_float(p, end, &got[i], &np), MR_NUM_OK);
+                ck_assert_uint_eq(bits(got[i]), bits(want[i]));
+                i++;
+                p = np;
+            }
+            /* the reader's part: whitespace, then ',' (or the final ']') */
+            while (*p == ' ' || *p == '\n' || *p == '\t')
+                p++;
+            if (i == N) {
+                ck_assert_int_eq(*p, ']');
+                break;
+            }
+            ck_assert_int_eq(*p, ',');
+            p++;
+            while (*p == ' ' || *p == '\n' || *p == '\t')
+                p++;
+            ck_assert_ptr_eq(p, starts[i]);
+        }
+    }
+}
+END_TEST
+
 START_TEST(locale_independent)
 {
     /* Under a decimal-comma locale strtof would stop at '.', we must not. */
@@ -379,6 +463,7 @@ int main(void)
     tcase_add_test(tc, differential_vs_strtof);
     tcase_add_test(tc, fast_path_in_context);
     tcase_add_test(tc, run_stops_where_it_should);
+    tcase_add_test(tc, long_arrays_match_number_by_number);
     tcase_add_test(tc, locale_independent);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -49,6 +49,19 @@ class Redis:
         self.start()
 
     def start(self):
+        # The port was free when picked, but while this Redis was stopped any
+        # socket on the machine may hold it for a moment as its ephemeral port
+        # (a client retrying 127.0.0.1:port can even connect to itself): a
+        # failed bind is retried before it counts as a failure.
+        for attempt in range(20):
+            try:
+                return self._start_once()
+            except RuntimeError as e:
+                if "exited" not in str(e) or attempt == 19:
+                    raise
+                time.sleep(0.25)
+
+    def _start_once(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir] + self.extra,

@@ -75,8 +75,8 @@ static const cfg_entry entries[] = {
      "idle connection timeout in milliseconds (0 = never)"},
     {"threads", CFG_INT, F(threads), "0", 0, 1024, 0, NULL,
      "worker threads that parse and score requests (0 = number of cores)"},
-    {"io_threads", CFG_INT, F(io_threads), "1", 1, 64, 0, NULL,
-     "HTTP polling threads that accept connections and read bodies"},
+    {"io_threads", CFG_INT, F(io_threads), "0", 0, 64, 0, NULL,
+     "HTTP polling threads that accept connections, read bodies and write answers (0 = number of cores)"},
     /* online adaptation */
     {"adapt", CFG_ENUM, F(adapt), "hedge", 0, 0, 0, "hedge|router",
      "per-user adaptation: hedge = K log-weights on the population router, "

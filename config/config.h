@@ -25,7 +25,7 @@ typedef struct {
     int max_in_flight;          /* 512 */
     int connection_timeout_ms;  /* 30000 */
     int threads;                /* 0 = number of cores */
-    int io_threads;
+    int io_threads;             /* 0 = number of cores */
     char *adapt;                /* hedge | router */
     double eta;                 /* hedge learning rate, 0.5 */
     double gamma;               /* fixed-share mixing, 0.0 */

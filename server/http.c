@@ -466,7 +466,7 @@ int http_start(server *s, mr_error *e)
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(cores > 0 ? cores : 1);
-    unsigned io_threads = cfg->io_threads > 0 ? (unsigned)cfg->io_threads : 1;
+    unsigned io_threads = cfg->io_threads > 0 ? (unsigned)cfg->io_threads : (unsigned)(cores > 0 ? cores : 1);
     if (work_pool_start(&s->workers, threads, e) != 0) {
         freeaddrinfo(ai);
         conn_guard_stop(s->guard);

@@ -1,9 +1,11 @@
 /* The yardstick of bench/score_bench.sh: a bare libmicrohttpd server with the
- * same threading and connection options as `microrm serve` (server/http.c:
- * epoll internal thread, a pool of one thread per core, 64 KiB connection
- * memory; microrm adds suspend/resume for its workers, part of its own cost) that reads each POST body whole, as microrm must, and
- * answers a fixed small JSON. What microrm reaches relative to this server is
- * the cost of its parsing, scoring and answer, not of HTTP itself.
+ * same polling threads and connection options as `microrm serve`'s HTTP side
+ * (server/http.c: epoll internal thread, a pool of one thread per core, 64 KiB
+ * connection memory) that reads each POST body whole, as microrm must, and
+ * answers a fixed small JSON on the polling thread. microrm hands parsing and
+ * scoring to its worker pool (suspend, resume): that hand-off is part of its
+ * cost. What microrm reaches relative to this server is the cost of its
+ * parsing, scoring and answer, not of HTTP itself.
  *
  *   echo_server [--port N] [--threads N]     (GET /readyz answers 200)
  *

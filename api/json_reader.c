@@ -96,6 +96,18 @@ static const char *type_name(jr_type t)
 }
 
 /* Checks common to every reader call: sticky error, a value must start here. */
+/* jr_peek types a value by its first byte: "nan" or "nul" would pass for
+ * null. Before reporting a wrong type, make sure the literal is whole, so
+ * that text which is not JSON at all is a syntax error, as for jansson. */
+static bool broken_literal(const json_reader *r, jr_type t)
+{
+    const char *word = t == JR_NULL ? "null" : t == JR_TRUE ? "true" : t == JR_FALSE ? "false" : NULL;
+    if (!word)
+        return false;
+    size_t n = strlen(word);
+    return (size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0;
+}
+
 static int want(json_reader *r, jr_type want_t, const char *want_name)
 {
     if (r->status != JR_OK)
@@ -103,6 +115,8 @@ static int want(json_reader *r, jr_type want_t, const char *want_name)
     jr_type t = jr_peek(r);
     if (t == JR_END || t == JR_INVALID)
         return syntax(r, r->p, "expected a value");
+    if (broken_literal(r, t))
+        return syntax(r, r->p, "invalid literal");
     if (t != want_t && !(want_t == JR_TRUE && t == JR_FALSE))
         return fail(r, JR_E_TYPE, r->p, "expected %s, got %s", want_name, type_name(t));
     return 0;
@@ -624,6 +638,8 @@ int jr_read_float_array(json_reader *r, float *dst, size_t cap, size_t *count, s
             }
             r->p = s;
             jr_type t = jr_peek(r);
+            if (broken_literal(r, t))
+                return syntax(r, s, "invalid literal");
             if (t != JR_NUMBER && t != JR_END && t != JR_INVALID)
                 return fail(r, JR_E_TYPE, s, "value %zu is %s, not a number", n, type_name(t));
             return syntax(r, s, t == JR_NUMBER ? "invalid number" : "expected a value");

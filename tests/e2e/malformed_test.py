@@ -226,8 +226,9 @@ class MalformedTest(unittest.TestCase):
                  ("Infinity literal", text.replace(first, "Infinity", 1), 400, ["bad_json"]),
                  ("-Infinity literal", text.replace(later, "-Infinity", 1), 400, ["bad_json"]),
                  # inside a number array the parser judges a value by its first byte, so
-                 # "nan" is reported as a null (bad_type), not as bad JSON: still a 400
-                 ("nan lower case", text.replace(later, "nan", 1), 400, ["bad_json", "bad_type"]),
+                 ("nan lower case", text.replace(later, "nan", 1), 400, ["bad_json"]),
+                 ("nul, a broken null", text.replace(later, "nul", 1), 400, ["bad_json"]),
+                 ("tru in place of a number", text.replace(later, "tru", 1), 400, ["bad_json"]),
                  ("NaN in float32 base64", dict(self.good, context=b64_f32([float("nan")] + self.ctx[1:])),
                   400, ["non_finite"]),
                  ("Inf in float16 base64", dict(self.good, dtype="float16",

@@ -142,6 +142,28 @@ START_TEST(paths_and_offsets)
     jr_path(&r, path, sizeof path);
     ck_assert_str_eq(path, "a");
     jr_free(&r);
+
+    /* Text that only starts like a literal is not JSON: a syntax error, not a
+     * wrong type, in an array of numbers and where a string is wanted; a
+     * whole null is a wrong type. */
+    static const char *const broken[] = { "[1.5, nan]", "[1.5, nul]", "[tru]", "[fals, 1]" };
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        jr_init(&r, broken[i], strlen(broken[i]));
+        ck_assert_int_eq(jr_read_float_array(&r, v, 2, &count, &bad), -1);
+        ck_assert_msg(r.status == JR_E_SYNTAX, "%s: status %d", broken[i], (int)r.status);
+        jr_free(&r);
+    }
+    jr_slice sl;
+    char *owned = NULL;
+    jr_init(&r, "nope", 4);
+    ck_assert_int_eq(jr_read_string(&r, &sl, &owned), -1);
+    ck_assert_int_eq(r.status, JR_E_SYNTAX);
+    jr_free(&r);
+    jr_init(&r, "[1.5, null]", 11);
+    ck_assert_int_eq(jr_read_float_array(&r, v, 2, &count, &bad), -1);
+    ck_assert_int_eq(r.status, JR_E_TYPE);
+    ck_assert_str_eq(r.err_msg, "value 1 is null, not a number");
+    jr_free(&r);
 }
 END_TEST
 

@@ -5,11 +5,14 @@
 #include <string.h>
 #include <time.h>
 
+/* One allocation per event: the entry, then its heads and features
+ * (ev.heads and ev.feat point into `data`). */
 typedef struct {
     lru_node node;        /* key points at ev.id */
     api_event ev;
     size_t bytes;
     uint64_t expires_ms;
+    float data[];
 } event_entry;
 
 static uint64_t mono_ms(void)
@@ -32,8 +35,6 @@ int events_init(events *ev, size_t max_bytes, uint64_t ttl_ms, metrics *met, mr_
 
 static void entry_free(event_entry *x)
 {
-    free(x->ev.heads);
-    free(x->ev.feat);
     free(x);
 }
 
@@ -70,22 +71,18 @@ static void evict(events *ev, size_t incoming)
 int events_put(events *ev, const api_event *src, api_error *err)
 {
     size_t nh = (size_t)src->n * (size_t)src->K, nf = (size_t)src->F;
-    event_entry *x = calloc(1, sizeof *x);
-    if (x) {
-        x->ev = *src;
-        x->ev.heads = malloc(nh * sizeof(float));
-        x->ev.feat = malloc((nf ? nf : 1) * sizeof(float));
-    }
-    if (!x || !x->ev.heads || !x->ev.feat) {
-        if (x)
-            entry_free(x);
+    event_entry *x = malloc(sizeof *x + (nh + nf) * sizeof(float));
+    if (!x)
         return api_fail(err, 500, "internal", "", "out of memory keeping the event");
-    }
+    memset(&x->node, 0, sizeof x->node);
+    x->ev = *src;
+    x->ev.heads = x->data;
+    x->ev.feat = x->data + nh;
     memcpy(x->ev.heads, src->heads, nh * sizeof(float));
     memcpy(x->ev.feat, src->feat, nf * sizeof(float));
     x->node.key = x->ev.id;
     x->node.klen = strlen(x->ev.id);
-    x->bytes = sizeof *x + (nh + nf) * sizeof(float) + 2 * sizeof(void *);
+    x->bytes = sizeof *x + (nh + nf) * sizeof(float);
     x->expires_ms = mono_ms() + ev->ttl_ms;
 
     pthread_mutex_lock(&ev->lock);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # /score throughput of microrm against a bare libmicrohttpd server (issue 2).
 #
-#   bench/score_bench.sh BUILD_DIR [--rounds N] [--duration S] [--threads N]
-#                        [--work DIR] [--echo-only] [--router mlp|linear]
+#   bench/score_bench.sh BUILD_DIR [--rounds N] [--duration S] [--warmup S]
+#                        [--threads N] [--work DIR] [--echo-only] [--router mlp|linear]
 #
 # K=10 heads, d=dc=3072, 4 responses per request, a linear router (the shape
 # of the MiCRo authors' checkpoints) or --router mlp (H=128). For each
@@ -28,11 +28,12 @@ usage() { sed -n '4,5p' "$0" | sed 's/^# \{0,3\}//' >&2; exit 2; }
 [[ $# -ge 1 ]] || usage
 build=$(cd "$1" && pwd) || usage
 shift
-rounds=5 duration=6 threads=$(nproc) work="" echo_only=0 router=linear
+rounds=5 duration=6 warmup=3 threads=$(nproc) work="" echo_only=0 router=linear
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds)   rounds=$2; shift 2 ;;
         --duration) duration=$2; shift 2 ;;
+        --warmup)   warmup=$2; shift 2 ;;
         --threads)  threads=$2; shift 2 ;;
         --work)     work=$2; shift 2 ;;
         --echo-only) echo_only=1; shift ;;
@@ -40,7 +41,7 @@ while [[ $# -gt 0 ]]; do
         *) usage ;;
     esac
 done
-[[ $rounds =~ ^[1-9][0-9]*$ && $duration =~ ^[1-9][0-9]*$ && $threads =~ ^[0-9]+$ && $router =~ ^(mlp|linear)$ ]] || usage
+[[ $rounds =~ ^[1-9][0-9]*$ && $duration =~ ^[1-9][0-9]*$ && $warmup =~ ^[1-9][0-9]*$ && $threads =~ ^[0-9]+$ && $router =~ ^(mlp|linear)$ ]] || usage
 router_desc=$([[ $router == mlp ]] && echo "MLP router H=128" || echo "linear router")
 
 echo_bin=$build/bench/echo_server
@@ -102,6 +103,17 @@ run_wrk() { # PORT BODY -> prints requests/s; fails on any error
     fi
     echo "$rps"
 }
+
+# ---- warm-up ----
+# Untimed load on both servers first: microrm keeps every /score's event for
+# feedback (event_ttl, event_memory), and until that memory reaches its bound
+# each request takes fresh pages; a service runs in the steady state after.
+echo "== warm-up: ${warmup}s per server and body"
+for kind in b64 json; do
+    for port in "$echo_port" "$subject_port"; do
+        BODY=${body[$kind]} wrk -t1 -c16 -d"${warmup}s" -s "$here/post.lua" "http://127.0.0.1:$port/score" >/dev/null
+    done
+done
 
 # ---- throughput ----
 declare -A echo_rps subject_rps echo_min echo_max

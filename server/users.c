@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/score.h"
 #include "core/user_state.h"
 #include "server/log.h"
 
@@ -198,13 +199,24 @@ int users_weights(users *u, const char *user, const mr_model *m, const float *fe
     if (!x)
         return -1;
     int rc = 0;
+    /* Hedge needs only the K log-weights: copy them and do the router's
+     * math after unlocking, so that many requests for one popular user do
+     * not queue on its stripe. A private router layer is used in place. */
+    float beta[MR_MAX_HEADS];
+    bool hedge = false;
     if (usable(u, x, m)) {
-        mr_user_weights(&x->st, m, feat, pi);
+        hedge = x->st.mode == MR_ADAPT_HEDGE;
+        if (hedge)
+            memcpy(beta, x->st.beta, sizeof(float) * (size_t)m->K);
+        else
+            mr_user_weights(&x->st, m, feat, pi);
         *version = x->st.version;
         *updates = x->st.updates;
         rc = 1;
     }
     pthread_mutex_unlock(&s->lock);
+    if (hedge)
+        mr_router_weights(m, feat, NULL, NULL, beta, pi);
     return rc;
 }
 

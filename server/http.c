@@ -469,9 +469,7 @@ int http_start(server *s, mr_error *e)
     unsigned io_threads = cfg->io_threads > 0 ? (unsigned)cfg->io_threads : (unsigned)(cores > 0 ? cores : 1);
     if (work_pool_start(&s->workers, threads, e) != 0) {
         freeaddrinfo(ai);
-        conn_guard_stop(s->guard);
-        s->guard = NULL;
-        return -1;
+        return -1;   /* http_stop releases the guard */
     }
     unsigned timeout_s = (unsigned)((cfg->connection_timeout_ms + 999) / 1000);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
@@ -491,13 +489,9 @@ int http_start(server *s, mr_error *e)
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                               MHD_OPTION_END);
     freeaddrinfo(ai);
-    if (!s->mhd) {
-        work_pool_stop(&s->workers);
-        conn_guard_stop(s->guard);
-        s->guard = NULL;
+    if (!s->mhd)   /* http_stop releases the pool and the guard */
         return mr_errorf(e, "cannot listen on %s:%d (in use, or not an address of this machine)",
                          cfg->host, cfg->port);
-    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
     return 0;

@@ -65,6 +65,20 @@ int bf_oom(body_fields *b)
     return api_fail(b->err, 500, "internal", "", "out of memory");
 }
 
+void *bf_grow(body_fields *b, void *arr, int *cap, size_t elem, int first, int most)
+{
+    int nc = *cap ? *cap * 2 : first;
+    if (most > 0 && nc > most)
+        nc = most;
+    void *grown = mr_realloc(arr, (size_t)nc * elem);
+    if (!grown) {
+        bf_oom(b);
+        return NULL;
+    }
+    *cap = nc;
+    return grown;
+}
+
 /* ---- the body ---- */
 
 int bf_read_object(body_fields *b, bf_member_fn member, void *ctx, int item)

@@ -48,6 +48,11 @@ int bf_reader_error(body_fields *b);
  * (then the reader says why, as bad_json). */
 int bf_wrong_type(body_fields *b, const char *msg);
 int bf_oom(body_fields *b);
+
+/* A full array of *cap elements of elem bytes grown to twice that (first
+ * when empty; at most `most` unless 0). Returns the new array and sets
+ * *cap, or NULL with the out-of-memory error set (arr is then untouched). */
+void *bf_grow(body_fields *b, void *arr, int *cap, size_t elem, int first, int most);
 /* The reader's current path ("batch[2].responses[0]"), for api_fail: kept
  * in b until the next call. */
 const char *bf_path(body_fields *b);

@@ -55,14 +55,11 @@ static int parse_responses(parser *P, int item)
             return api_fail(P->f.err, 422, "too_many", bf_path(&P->f), "more than %d responses",
                             P->lim->max_responses);
         if (it->req.n == it->resp_cap) {
-            int nc = it->resp_cap ? it->resp_cap * 2 : 4;
-            if (nc > P->lim->max_responses)
-                nc = P->lim->max_responses;
-            float *nr = mr_realloc(it->req.responses, (size_t)nc * (size_t)d * sizeof(float));
+            float *nr = bf_grow(&P->f, it->req.responses, &it->resp_cap, (size_t)d * sizeof(float), 4,
+                                P->lim->max_responses);
             if (!nr)
-                return bf_oom(&P->f);
+                return -1;
             it->req.responses = nr;
-            it->resp_cap = nc;
         }
         if (bf_vector(&P->f, it->req.responses + (size_t)it->req.n * (size_t)d, d, item, it->req.n))
             return -1;
@@ -91,12 +88,10 @@ static int parse_pairs(parser *P, item_state *it)
         if (jr_peek(&P->f.r) != JR_ARRAY)
             return bf_wrong_type(&P->f, "expected a pair [i, j] of response indices");
         if (it->req.n_pairs == it->pairs_cap) {
-            int nc = it->pairs_cap ? it->pairs_cap * 2 : 8;
-            int (*np)[2] = mr_realloc(it->req.pairs, (size_t)nc * sizeof *np);
+            int (*np)[2] = bf_grow(&P->f, it->req.pairs, &it->pairs_cap, sizeof *np, 8, 0);
             if (!np)
-                return bf_oom(&P->f);
+                return -1;
             it->req.pairs = np;
-            it->pairs_cap = nc;
         }
         if (jr_array_begin(&P->f.r))
             return bf_reader_error(&P->f);
@@ -196,12 +191,10 @@ static int read_batch_item(void *ctx, int idx)
 {
     parser *P = ctx;
     if (P->nitems == P->cap_items) {
-        int nc = P->cap_items ? P->cap_items * 2 : 4;
-        item_state *ni = mr_realloc(P->items, (size_t)nc * sizeof *ni);
+        item_state *ni = bf_grow(&P->f, P->items, &P->cap_items, sizeof *ni, 4, 0);
         if (!ni)
-            return bf_oom(&P->f);
+            return -1;
         P->items = ni;
-        P->cap_items = nc;
     }
     item_state *it = &P->items[P->nitems++];   /* P->nitems was idx */
     memset(it, 0, sizeof *it);

@@ -201,12 +201,10 @@ static int read_feedback_item(void *ctx, int idx)
 {
     parser *P = ctx;
     if (P->nitems == P->cap_items) {
-        int nc = P->cap_items ? P->cap_items * 2 : 4;
-        item_state *ni = mr_realloc(P->items, (size_t)nc * sizeof *ni);
+        item_state *ni = bf_grow(&P->f, P->items, &P->cap_items, sizeof *ni, 4, 0);
         if (!ni)
-            return bf_oom(&P->f);
+            return -1;
         P->items = ni;
-        P->cap_items = nc;
     }
     item_state *it = &P->items[P->nitems++];   /* P->nitems was idx */
     memset(it, 0, sizeof *it);

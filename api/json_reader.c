@@ -95,7 +95,6 @@ static const char *type_name(jr_type t)
     }
 }
 
-/* Checks common to every reader call: sticky error, a value must start here. */
 /* jr_peek types a value by its first byte: "nan" or "nul" would pass for
  * null. Before reporting a wrong type, make sure the literal is whole, so
  * that text which is not JSON at all is a syntax error, as for jansson. */
@@ -108,6 +107,7 @@ static bool broken_literal(const json_reader *r, jr_type t)
     return (size_t)(r->end - r->p) < n || memcmp(r->p, word, n) != 0;
 }
 
+/* Checks common to every reader call: sticky error, a value must start here. */
 static int want(json_reader *r, jr_type want_t, const char *want_name)
 {
     if (r->status != JR_OK)

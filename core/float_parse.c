@@ -261,6 +261,13 @@ size_t mr_parse_json_float_run(const char **pp, const char *end, float *dst, siz
 }
 
 #if HAVE_FAST
+static inline const char *skip_json_ws(const char *s, const char *end)
+{
+    while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+        s++;
+    return s;
+}
+
 /* Bit i set where window[i] == ','. */
 FAST_TARGET static inline uint64_t comma_mask64(const char *w)
 {
@@ -298,9 +305,7 @@ FAST_TARGET static size_t run_fast(const char **pp, const char *end, float *dst,
             if (!parse_fast(s + neg, end, neg, d, &np) || np != comma)
                 goto one_by_one;
             d++;
-            s = comma + 1;
-            while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
-                s++;
+            s = skip_json_ws(comma + 1, end);
         } while (commas && d < dend);
     }
 one_by_one:
@@ -319,10 +324,7 @@ one_by_one:
                 *after_number = 1;
                 break;
             }
-            s++;
-            if ((unsigned char)*s <= ' ')
-                while (s < end && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
-                    s++;
+            s = skip_json_ws(s + 1, end);
         }
     }
     *pp = s;

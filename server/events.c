@@ -33,16 +33,11 @@ int events_init(events *ev, size_t max_bytes, uint64_t ttl_ms, metrics *met, mr_
     return 0;
 }
 
-static void entry_free(event_entry *x)
-{
-    free(x);
-}
-
 static void drop(events *ev, event_entry *x)
 {
     lru_remove(&ev->map, &x->node);
     ev->bytes -= x->bytes;
-    entry_free(x);
+    free(x);
 }
 
 void events_destroy(events *ev)
@@ -89,7 +84,7 @@ int events_put(events *ev, const api_event *src, api_error *err)
     event_entry *old = (event_entry *)lru_find(&ev->map, x->node.key, x->node.klen);
     if (old && strcmp(old->ev.user, x->ev.user) != 0) {
         pthread_mutex_unlock(&ev->lock);
-        entry_free(x);
+        free(x);
         return api_fail(err, 409, "event_conflict", "event", "event id '%s' is in use by another user",
                         src->id);
     }
@@ -98,7 +93,7 @@ int events_put(events *ev, const api_event *src, api_error *err)
     evict(ev, x->bytes);
     if (x->bytes > ev->max_bytes) {   /* larger than the whole budget: not kept */
         pthread_mutex_unlock(&ev->lock);
-        entry_free(x);
+        free(x);
         atomic_fetch_add(&ev->metrics->events_evicted_memory, 1);
         return 0;
     }

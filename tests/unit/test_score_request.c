@@ -11,54 +11,10 @@
 
 #include "api/score_request.h"
 #include "core/alloc.h"
+#include "tests/unit/body_text.h"
 #include "core/half.h"
 
 static const mr_score_limits LIM = { .d = 8, .dc = 8, .max_responses = 3, .max_batch = 2, .max_pairs = 4 };
-
-typedef struct {
-    char *b;
-    size_t n, cap;
-} sbuf;
-
-__attribute__((format(printf, 2, 3)))
-static void add(sbuf *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (s->n + (size_t)w + 1 > s->cap) {
-        s->cap = (s->n + (size_t)w + 1) * 2;
-        s->b = realloc(s->b, s->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(s->b + s->n, (size_t)w + 1, fmt, ap);
-    va_end(ap);
-    s->n += (size_t)w;
-}
-
-/* JSON array of dim values base + i/8. */
-static void arr(sbuf *s, int dim, float base)
-{
-    add(s, "[");
-    for (int i = 0; i < dim; i++)
-        add(s, "%s%.9g", i ? "," : "", (double)(base + (float)i / 8));
-    add(s, "]");
-}
-
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64(sbuf *s, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    add(s, "\"");
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-        add(s, "%c%c%c%c", alphabet[v >> 18 & 63], alphabet[v >> 12 & 63], i + 1 < n ? alphabet[v >> 6 & 63] : '=',
-            i + 2 < n ? alphabet[v & 63] : '=');
-    }
-    add(s, "\"");
-}
 
 /* base64 of dim float32 values base + i/8 (little-endian host). */
 static void b64f(sbuf *s, int dim, float base)

@@ -12,56 +12,10 @@
 #include "api/json_reader.h"
 #include "api/update_request.h"
 #include "core/alloc.h"
+#include "tests/unit/body_text.h"
 
 /* d != dc so that a context/response mix-up cannot pass. */
 static const mr_update_limits LIM = { .d = 8, .dc = 4, .max_feedback = 3 };
-
-typedef struct {
-    char *b;
-    size_t n, cap;
-} sbuf;
-
-__attribute__((format(printf, 2, 3)))
-static void add(sbuf *s, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    ck_assert_int_ge(w, 0);
-    if (s->n + (size_t)w + 1 > s->cap) {
-        s->cap = (s->n + (size_t)w + 1) * 2;
-        s->b = realloc(s->b, s->cap);
-        ck_assert_ptr_nonnull(s->b);
-    }
-    va_start(ap, fmt);
-    vsnprintf(s->b + s->n, (size_t)w + 1, fmt, ap);
-    va_end(ap);
-    s->n += (size_t)w;
-}
-
-/* JSON array of dim values base + i/8 (exact in float32). */
-static void arr(sbuf *s, int dim, float base)
-{
-    add(s, "[");
-    for (int i = 0; i < dim; i++)
-        add(s, "%s%.9g", i ? "," : "", (double)(base + (float)i / 8));
-    add(s, "]");
-}
-
-static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64(sbuf *s, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    add(s, "\"");
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-        add(s, "%c%c%c%c", alphabet[v >> 18 & 63], alphabet[v >> 12 & 63], i + 1 < n ? alphabet[v >> 6 & 63] : '=',
-            i + 2 < n ? alphabet[v & 63] : '=');
-    }
-    add(s, "\"");
-}
 
 static void check_base(const float *v, int dim, float base)
 {

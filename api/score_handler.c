@@ -8,6 +8,7 @@
 #include "api/score_request.h"
 #include "api/user_id.h"
 #include "core/alloc.h"
+#include "core/json_writer.h"
 #include "core/score.h"
 
 /* Scratch for one scored request, sized for the largest request of a body. */
@@ -32,13 +33,6 @@ static void scratch_free(score_scratch *s)
     free(s->heads);
 }
 
-/* jansson returns NULL (and append returns -1) on OOM or a non-finite real:
- * every append is checked, and one failure fails the answer. */
-static int append_real(json_t *arr, double v)
-{
-    return json_array_append_new(arr, json_real(v));
-}
-
 /* Keep what feedback on this scoring will need; event_id receives its id. */
 static int keep_event(const api_ctx *ctx, const mr_score_req *q, const score_scratch *s, char *event_id,
                       size_t cap, api_error *err)
@@ -55,72 +49,82 @@ static int keep_event(const api_ctx *ctx, const mr_score_req *q, const score_scr
     return ctx->state->event_put(ctx->state->impl, &ev, err);
 }
 
-static json_t *score_one(const api_ctx *ctx, const mr_score_req *q, score_scratch *s, api_error *err)
+/* Score one request and write its answer object; -1 with err set when it
+ * cannot be kept (store or event memory). */
+static int score_one(const api_ctx *ctx, const mr_score_req *q, score_scratch *s, json_writer *w,
+                     api_error *err)
 {
     const mr_model *m = ctx->model;
-    int K = m->K, ok = 0, known = 0;
+    int K = m->K, known = 0;
     uint64_t version = 0, updates = 0;
     char event_id[160] = "";
     mr_router_features_of(m, q->context, s->feat);
     if (q->user && ctx->state) {
         known = ctx->state->user_weights(ctx->state->impl, q->user, m, s->feat, s->pi, &version, &updates, err);
         if (known < 0)
-            return NULL;
+            return -1;
     }
     if (!known)   /* the population router */
         mr_router_weights(m, s->feat, NULL, NULL, NULL, s->pi);
     mr_head_rewards(m, q->responses, q->n, s->heads);
     if (ctx->state && keep_event(ctx, q, s, event_id, sizeof event_id, err) != 0)
-        return NULL;
+        return -1;
 
-    json_t *out = json_object(), *rewards = json_array(), *weights = json_array();
-    if (!out || !rewards || !weights) {
-        json_decref(rewards);
-        json_decref(weights);
-        json_decref(out);
-        return NULL;
-    }
-    ok |= json_object_set_new(out, "rewards", rewards);
-    ok |= json_object_set_new(out, "weights", weights);
+    jw_object_begin(w);
+    jw_key(w, "rewards");
+    jw_array_begin(w);
     for (int i = 0; i < q->n; i++)
-        ok |= append_real(rewards, mr_reward(m, s->pi, s->heads + (size_t)i * K));
+        jw_real(w, mr_reward(m, s->pi, s->heads + (size_t)i * K));
+    jw_array_end(w);
+    jw_key(w, "weights");
+    jw_array_begin(w);
     for (int k = 0; k < K; k++)
-        ok |= append_real(weights, s->pi[k]);
-
+        jw_real(w, s->pi[k]);
+    jw_array_end(w);
     if (q->include_heads) {
-        json_t *heads = json_array();
-        ok |= json_object_set_new(out, "heads", heads);
-        for (int i = 0; i < q->n && heads; i++) {
-            json_t *row = json_array();
-            ok |= json_array_append_new(heads, row);
-            for (int k = 0; k < K && row; k++)
-                ok |= append_real(row, s->heads[(size_t)i * K + k]);
+        jw_key(w, "heads");
+        jw_array_begin(w);
+        for (int i = 0; i < q->n; i++) {
+            jw_array_begin(w);
+            for (int k = 0; k < K; k++)
+                jw_real(w, s->heads[(size_t)i * K + k]);
+            jw_array_end(w);
         }
+        jw_array_end(w);
     }
     if (q->n_pairs > 0) {
-        json_t *prefs = json_array();
-        ok |= json_object_set_new(out, "preferences", prefs);
-        for (int p = 0; p < q->n_pairs && prefs; p++) {
+        jw_key(w, "preferences");
+        jw_array_begin(w);
+        for (int p = 0; p < q->n_pairs; p++) {
             const float *hi = s->heads + (size_t)q->pairs[p][0] * K;
             const float *hj = s->heads + (size_t)q->pairs[p][1] * K;
-            ok |= append_real(prefs, mr_preference(m, s->pi, hi, hj));
+            jw_real(w, mr_preference(m, s->pi, hi, hj));
         }
+        jw_array_end(w);
     }
-    if (q->user && known)
-        ok |= json_object_set_new(out, "user", json_pack("{s:s, s:b, s:I, s:I}", "id", q->user, "known", 1,
-                                                         "version", (json_int_t)version,
-                                                         "updates", (json_int_t)updates));
-    else if (q->user)
-        ok |= json_object_set_new(out, "user", json_pack("{s:s, s:b}", "id", q->user, "known", 0));
-    if (event_id[0])
-        ok |= json_object_set_new(out, "event", json_string(event_id));
-    ok |= json_object_set_new(out, "model", json_string(m->fingerprint));
-    if (ok) {
-        json_decref(out);
-        api_fail(err, 500, "internal", "", "out of memory while building the answer");
-        return NULL;
+    if (q->user) {
+        jw_key(w, "user");
+        jw_object_begin(w);
+        jw_key(w, "id");
+        jw_string(w, q->user);
+        jw_key(w, "known");
+        jw_bool(w, known);
+        if (known) {
+            jw_key(w, "version");
+            jw_int(w, (long long)version);
+            jw_key(w, "updates");
+            jw_int(w, (long long)updates);
+        }
+        jw_object_end(w);
     }
-    return out;
+    if (event_id[0]) {
+        jw_key(w, "event");
+        jw_string(w, event_id);
+    }
+    jw_key(w, "model");
+    jw_string(w, m->fingerprint);
+    jw_object_end(w);
+    return 0;
 }
 
 int api_handle_score(const api_ctx *ctx, const api_request *req, api_response *res)
@@ -162,30 +166,39 @@ int api_handle_score(const api_ctx *ctx, const api_request *req, api_response *r
         if (body.items[i].n > max_n)
             max_n = body.items[i].n;
     score_scratch s = {0};
-    json_t *root = NULL;
-    api_fail(&err, 500, "internal", "", "out of memory while building the answer");
-    if (scratch_alloc(&s, m, max_n) == 0) {
-        if (!body.is_batch) {
-            root = score_one(ctx, &body.items[0], &s, &err);
-        } else {
-            json_t *results = json_array();
-            root = json_object();
-            /* set_new releases results itself when root is NULL or on failure */
-            int failed = json_object_set_new(root, "results", results);
-            for (int i = 0; i < body.n && !failed; i++)
-                failed = json_array_append_new(results, score_one(ctx, &body.items[i], &s, &err));
-            if (failed) {
-                json_decref(root);
-                root = NULL;
-            }
-        }
+    json_writer w;
+    jw_init(&w);
+    int failed = scratch_alloc(&s, m, max_n);
+    if (failed)
+        api_fail(&err, 500, "internal", "", "out of memory for the scores");
+    if (!failed && body.is_batch) {
+        jw_object_begin(&w);
+        jw_key(&w, "results");
+        jw_array_begin(&w);
+    }
+    for (int i = 0; i < body.n && !failed; i++)
+        failed = score_one(ctx, &body.items[i], &s, &w, &err);
+    if (!failed && body.is_batch) {
+        jw_array_end(&w);
+        jw_object_end(&w);
     }
     scratch_free(&s);
     mr_score_body_free(&body);
-    if (!root) {
+    if (!failed && w.non_finite) {
+        failed = 1;
+        api_fail(&err, 400, "non_finite", "",
+                 "the scores overflow to infinity or NaN: the input values are too large for this model");
+    }
+    char *text = jw_finish(&w, NULL);
+    if (!failed && !text) {
+        failed = 1;
+        api_fail(&err, 500, "internal", "", "out of memory while building the answer");
+    }
+    if (failed) {
+        free(text);
         api_respond_error(res, &err);
         return 0;
     }
-    api_respond_json(res, 200, root);
+    api_respond_text(res, 200, "application/json", text);
     return 0;
 }

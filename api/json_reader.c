@@ -715,6 +715,20 @@ int jr_finish(json_reader *r)
     return 0;
 }
 
+/* Append n bytes of s to buf[*len..cap-1), cut to fit; false when cut. */
+static bool path_append(char *buf, size_t cap, size_t *len, const char *s, size_t n)
+{
+    bool fits = *len + n < cap;
+    if (!fits)
+        n = cap - 1 - *len;
+    memcpy(buf + *len, s, n);
+    *len += n;
+    buf[*len] = '\0';
+    return fits;
+}
+
+/* Written by hand: every base64 vector notes its path, and snprintf was a
+ * visible share of parsing a /score body. */
 size_t jr_path(const json_reader *r, char *buf, size_t cap)
 {
     size_t n = 0;
@@ -723,19 +737,26 @@ size_t jr_path(const json_reader *r, char *buf, size_t cap)
     buf[0] = 0;
     for (int i = 0; i < r->depth; i++) {
         const jr_frame *f = &r->frames[i];
-        int w;
+        bool fits;
         if (f->is_array) {
             if (f->index < 0)
                 break;
-            w = snprintf(buf + n, cap - n, "[%ld]", f->index);
+            char digits[24], *d = digits + sizeof digits;
+            unsigned long v = (unsigned long)f->index;
+            *--d = ']';
+            do
+                *--d = (char)('0' + v % 10);
+            while (v /= 10);
+            *--d = '[';
+            fits = path_append(buf, cap, &n, d, (size_t)(digits + sizeof digits - d));
         } else {
             if (!f->key.p)
                 break;
-            w = snprintf(buf + n, cap - n, "%s%.*s", n ? "." : "", (int)f->key.len, f->key.p);
+            fits = (n == 0 || path_append(buf, cap, &n, ".", 1)) &&
+                   path_append(buf, cap, &n, f->key.p, f->key.len);
         }
-        if (w < 0 || (size_t)w >= cap - n)
-            return cap - 1;
-        n += (size_t)w;
+        if (!fits)
+            return n;
     }
     return n;
 }

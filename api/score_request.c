@@ -178,6 +178,8 @@ static int check_item(parser *P, item_state *it)
     }
     for (int k = 0; k < it->req.n_pairs; k++) {
         int i = it->req.pairs[k][0], j = it->req.pairs[k][1];
+        if (i >= 0 && i < it->req.n && j >= 0 && j < it->req.n && i != j)
+            continue;
         snprintf(path, sizeof path, "%spairs[%d]", it->prefix, k);
         if (i < 0 || i >= it->req.n || j < 0 || j >= it->req.n)
             return api_fail(P->f.err, 422, "bad_pair", path, "index out of range (%d responses)", it->req.n);

@@ -73,10 +73,14 @@ static const cfg_entry entries[] = {
      "beyond it the server answers 503 with Retry-After instead of queueing (probes are exempt)"},
     {"connection_timeout_ms", CFG_INT, F(connection_timeout_ms), "30000", 0, 86400000, 0, NULL,
      "idle connection timeout in milliseconds (0 = never)"},
-    {"threads", CFG_INT, F(threads), "0", 0, 1024, 0, NULL,
-     "worker threads that parse and score requests (0 = number of cores)"},
     {"io_threads", CFG_INT, F(io_threads), "0", 0, 64, 0, NULL,
-     "HTTP polling threads that accept connections, read bodies and write answers (0 = number of cores)"},
+     "HTTP polling threads that read requests, parse and score those up to offload_bytes, "
+     "and write answers (0 = number of cores)"},
+    {"threads", CFG_INT, F(threads), "0", 0, 1024, 0, NULL,
+     "worker threads that parse and score requests with a body over offload_bytes (0 = number of cores)"},
+    {"offload_bytes", CFG_SIZE, F(offload_bytes), "256KiB", 0, 1024.0 * MiB, 0, NULL,
+     "requests with a larger body are parsed and scored on the workers, so that a big batch does not "
+     "hold up the other connections of its polling thread (0 = every request with a body)"},
     /* online adaptation */
     {"adapt", CFG_ENUM, F(adapt), "hedge", 0, 0, 0, "hedge|router",
      "per-user adaptation: hedge = K log-weights on the population router, "

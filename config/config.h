@@ -24,8 +24,9 @@ typedef struct {
     int max_connections_per_ip; /* 0 = no limit */
     int max_in_flight;          /* 512 */
     int connection_timeout_ms;  /* 30000 */
-    int threads;                /* 0 = number of cores */
     int io_threads;             /* 0 = number of cores */
+    int threads;                /* 0 = number of cores */
+    long offload_bytes;         /* 256 KiB */
     char *adapt;                /* hedge | router */
     double eta;                 /* hedge learning rate, 0.5 */
     double gamma;               /* fixed-share mixing, 0.0 */

@@ -1,9 +1,8 @@
-/* libmicrohttpd glue (see http.h). Scoring runs here, on MHD's pool threads,
- * never on the libuv loop thread. */
+/* libmicrohttpd glue (see http.h). Scoring runs on libmicrohttpd's polling
+ * threads or on the worker pool, never on the libuv loop thread. */
 #include "server/http.h"
 
 #include <microhttpd.h>
-#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 #include "api/routes.h"
 #include "server/committer.h"
 #include "server/conn_guard.h"
+#include "server/listener.h"
 #include "server/log.h"
 
 /* Per-request state, from the first call of the access handler to the
@@ -47,6 +47,7 @@ typedef struct {
 } request_state;
 
 #define MAX_CONFLICT_RETRIES 8
+#define LISTEN_BACKLOG 1024
 
 static uint64_t now_ns(void)
 {
@@ -327,8 +328,9 @@ static void run_on_worker(work_item *job)
 static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request_state *r)
 {
     r->conn = c;
-    if (r->route->takes_body) {
-        /* parsing and scoring: on the pool, so that every core takes part */
+    if (r->route->takes_body && r->len > (size_t)s->cfg->offload_bytes) {
+        /* a large body: on the pool, so that the other connections of
+         * this polling thread are not held up meanwhile */
         MHD_suspend_connection(c);
         work_pool_submit(&s->workers, &r->job);
         return MHD_YES;
@@ -447,37 +449,32 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(LOG_DEBUG, "http: %s", line);
 }
 
+/* On the loop thread: a new connection goes to libmicrohttpd, which picks
+ * its polling thread and applies the connection limits (closing the socket
+ * when one is reached). */
+static void on_accept(void *arg, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    server *s = arg;
+    if (MHD_add_connection(s->mhd, fd, addr, addrlen) != MHD_YES)
+        log_msg(LOG_DEBUG, "http: connection refused (a connection limit is reached)");
+}
+
 int http_start(server *s, mr_error *e)
 {
     const mr_config *cfg = s->cfg;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", cfg->port);
-    int rc = getaddrinfo(cfg->host, port, &hints, &ai);
-    if (rc != 0)
-        return mr_errorf(e, "host '%s': %s", cfg->host, gai_strerror(rc));
-
     s->guard = conn_guard_start(&s->loop, (uint64_t)cfg->connection_timeout_ms, e);
-    if (!s->guard) {
-        freeaddrinfo(ai);
+    if (!s->guard)
         return -1;
-    }
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : (unsigned)(cores > 0 ? cores : 1);
     unsigned io_threads = cfg->io_threads > 0 ? (unsigned)cfg->io_threads : (unsigned)(cores > 0 ? cores : 1);
-    if (work_pool_start(&s->workers, threads, e) != 0) {
-        freeaddrinfo(ai);
+    if (work_pool_start(&s->workers, threads, e) != 0)
         return -1;   /* http_stop releases the guard */
-    }
     unsigned timeout_s = (unsigned)((cfg->connection_timeout_ms + 999) / 1000);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
     s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_THREAD_POOL_SIZE, io_threads,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -486,28 +483,22 @@ int http_start(server *s, mr_error *e)
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                              MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                               MHD_OPTION_END);
-    freeaddrinfo(ai);
     if (!s->mhd)   /* http_stop releases the pool and the guard */
-        return mr_errorf(e, "cannot listen on %s:%d (in use, or not an address of this machine)",
-                         cfg->host, cfg->port);
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : cfg->port;
-    return 0;
+        return mr_errorf(e, "cannot start the HTTP daemon");
+    s->listener = listener_start(&s->loop, cfg->host, cfg->port, LISTEN_BACKLOG, on_accept, s, &s->port, e);
+    return s->listener ? 0 : -1;
 }
 
 void http_quiesce(server *s)
 {
-    if (!s->mhd)
-        return;
-    MHD_socket fd = MHD_quiesce_daemon(s->mhd);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    listener_close(s->listener);
+    s->listener = NULL;
 }
 
 void http_stop(server *s)
 {
+    http_quiesce(s);
     /* queued requests are computed and their connections resumed while the
      * daemon still runs: nothing refers to a worker after this */
     work_pool_stop(&s->workers);

@@ -25,6 +25,7 @@ typedef struct server {
     model_slot models;
     metrics metrics;
     struct MHD_Daemon *mhd;
+    struct listener *listener;        /* accepts on the loop, hands sockets to mhd */
     work_pool workers;                /* parse and score requests with a body */
     int port;                         /* the bound port (config port 0 picks one) */
 

@@ -1,9 +1,8 @@
-/* A fixed pool of threads that run the heavy part of requests (parsing and
- * scoring) off libmicrohttpd's polling threads. libmicrohttpd binds each
- * connection to the polling thread that accepted it, and a burst of new
- * connections often lands on one thread: computing there would leave the
- * other cores idle. One shared queue spreads the work over every worker
- * whichever thread the connection belongs to. */
+/* A fixed pool of threads that run the heavy part of large requests
+ * (parsing and scoring a body over `offload_bytes`) off libmicrohttpd's
+ * polling threads, so that one big batch does not hold up every other
+ * connection of its polling thread. One shared queue spreads the work over
+ * every worker whichever thread the connection belongs to. */
 #ifndef MICRORM_SERVER_WORK_POOL_H
 #define MICRORM_SERVER_WORK_POOL_H
 

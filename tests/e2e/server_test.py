@@ -249,6 +249,49 @@ class ScoreModeAndMaskTest(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
 
+class OffloadTest(unittest.TestCase):
+    """Requests computed on the polling threads and on the worker pool give the
+    same answers, and the same user state after an update."""
+
+    def test_in_place_and_offloaded_answers_agree(self):
+        everything_offloaded = Server(BINARY, "--offload_bytes", "0", "--store", "memory")
+        large_offloaded = Server(BINARY, "--offload_bytes", "4KiB", "--store", "memory")
+        try:
+            small = demo_body(2, seed=5)
+            small.update(pairs=[[0, 1]], include_heads=True)
+            small_b64 = {"context": b64_f32(small["context"]), "responses": [b64_f32(r) for r in small["responses"]]}
+            # ~300 KB: over both thresholds (and over the default 256 KiB)
+            big = {"batch": [dict(demo_body(3, seed=s), include_heads=True) for s in range(120)]}
+            self.assertGreater(len(json.dumps(big)), 256 * 1024)
+            update = {"user": "carol", "context": small["context"], "chosen": small["responses"][0],
+                      "rejected": small["responses"][1]}
+            scored_as_carol = dict(small, user="carol")
+            answers = []
+            for srv in (everything_offloaded, large_offloaded):
+                got = []
+                for body in (small, small_b64, big):
+                    status, ans = srv.json("POST", "/score", body)
+                    self.assertEqual(status, 200, ans)
+                    got.append(ans)
+                status, up = srv.json("POST", "/route/update", update)
+                self.assertEqual(status, 200, up)
+                status, ans = srv.json("POST", "/score", scored_as_carol)
+                self.assertEqual(status, 200, ans)
+                self.assertTrue(ans["user"]["known"])
+                got.append(ans)
+                answers.append(got)
+            for a, b in zip(*answers):
+                for ans in (a, b):   # event ids differ from server to server
+                    ans.pop("event", None)
+                    for res in ans.get("results", []):
+                        res.pop("event", None)
+                self.assertEqual(a, b)
+            self.assertEqual(len(answers[0][2]["results"]), 120)
+        finally:
+            self.assertEqual(everything_offloaded.stop(), 0)
+            self.assertEqual(large_offloaded.stop(), 0)
+
+
 class LifecycleTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="microrm-e2e-")

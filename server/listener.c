@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,16 @@
 /* Accept at most this many per wake-up, so the loop's timers and signals
  * are not held up by a flood of connections. */
 #define ACCEPT_BATCH 64
+/* While out of descriptors the pause repeats ten times a second: say so
+ * once in a while, not each time. */
+#define WARN_EVERY_MS 10000
 
 struct listener {
     uv_poll_t poll;
     uv_timer_t pause;
     int fd;
     int open_handles;           /* poll and pause, until their close callbacks */
+    uint64_t last_warn_ms;
     listener_accept_fn on_accept;
     void *arg;
 };
@@ -42,8 +47,12 @@ static void resume_accepting(uv_timer_t *t)
 
 static void pause_accepting(listener *l, int err)
 {
-    log_msg(LOG_WARN, "cannot accept a connection: %s; pausing accepts for %d ms",
-            strerror(err), PAUSE_MS);
+    uint64_t now = uv_now(l->pause.loop);
+    if (l->last_warn_ms == 0 || now - l->last_warn_ms >= WARN_EVERY_MS) {
+        log_msg(LOG_WARN, "cannot accept a connection: %s; pausing accepts for %d ms at a time "
+                "(raise the descriptor limit, ulimit -n, or lower max_connections)", strerror(err), PAUSE_MS);
+        l->last_warn_ms = now;
+    }
     uv_poll_stop(&l->poll);
     int rc = uv_timer_start(&l->pause, resume_accepting, PAUSE_MS, 0);
     if (rc != 0)

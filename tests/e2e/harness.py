@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import signal
 import struct
@@ -20,7 +21,7 @@ DEMO_MODEL = os.path.join(SOURCE_ROOT, "models", "demo.safetensors")
 class Server:
     """A microrm serve process; `args` are extra --key value flags."""
 
-    def __init__(self, binary, *args, env=None, wait_ready=True):
+    def __init__(self, binary, *args, env=None, wait_ready=True, max_fds=None):
         self.binary = binary
         self.log_lines = []
         self.port = None
@@ -35,8 +36,9 @@ class Server:
             self.own_state_dir = tempfile.mkdtemp(prefix="microrm-state-")
             cmd += ["--state_dir", self.own_state_dir]
         cmd += list(args)
+        limit_fds = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))) if max_fds else None
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=full_env, text=True)
+                                     env=full_env, text=True, preexec_fn=limit_fds)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
         if wait_ready:

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -416,6 +417,31 @@ class LifecycleTest(unittest.TestCase):
                 h.close()
             time.sleep(0.2)
             self.assertEqual(srv.json("GET", "/healthz")[0], 200)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_out_of_descriptors_pauses_accepting_then_serves_the_backlog(self):
+        srv = Server(BINARY, "--store", "memory", max_fds=48)
+        try:
+            keep = srv.conn()
+            self.assertEqual(srv.request("GET", "/healthz", conn=keep)[0], 200)
+            # more connections than descriptors: the kernel completes them all,
+            # the server takes what it can and leaves the rest in the backlog
+            held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(60)]
+            self.assertTrue(srv.wait_log(r"cannot accept a connection: .*pausing accepts"), srv.log())
+            self.assertEqual(len(re.findall(r"pausing accepts", srv.log())), 1)   # said once, not each pause
+            # a connection it already has is served meanwhile
+            self.assertEqual(srv.request("GET", "/healthz", conn=keep)[0], 200)
+            for h in held[:50]:
+                h.close()
+            # descriptors are free again: a waiting connection is now taken and served
+            waiting = held[-1]
+            waiting.settimeout(10)
+            waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(waiting.recv(100).startswith(b"HTTP/1.1 200"))
+            for h in held[50:]:
+                h.close()
+            keep.close()
         finally:
             self.assertEqual(srv.stop(), 0)
 

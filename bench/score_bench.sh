@@ -76,7 +76,7 @@ else
     echo "== model: K=10 d=dc=3072 $router_desc"
     "$microrm_bin" demo-model --heads 10 --d 3072 --dc 3072 --router "$router" --hidden 128 --out "$work/m.safetensors"
     OPENBLAS_NUM_THREADS=1 "$microrm_bin" serve --model "$work/m.safetensors" --port "$subject_port" \
-        --threads "$threads" --store memory --log_level warn >"$work/$subject.log" 2>&1 &
+        --io_threads "$threads" --threads "$threads" --store memory --log_level warn >"$work/$subject.log" 2>&1 &
 fi
 pids+=($!)
 wait_ready "$subject" "$subject_port" "$!"

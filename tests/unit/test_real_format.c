@@ -14,6 +14,20 @@
 #include "core/real_format.h"
 #include "core/rng.h"
 
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UNDER_VALGRIND RUNNING_ON_VALGRIND
+#else
+#define UNDER_VALGRIND 0
+#endif
+
+/* Random cases per loop: fewer under valgrind, which runs jansson's printf
+ * ~50 times slower (the full count there would take minutes). */
+static int cases(int n)
+{
+    return UNDER_VALGRIND ? n / 20 : n;
+}
+
 static void expect(double v, const char *want)
 {
     char out[MR_REAL_FORMAT_MAX];
@@ -91,7 +105,7 @@ START_TEST(same_as_jansson_on_random_bit_patterns)
 {
     mr_rng r;
     mr_rng_seed(&r, 11);
-    for (int i = 0; i < 300000; i++) {
+    for (int i = 0; i < cases(300000); i++) {
         uint64_t u = mr_rng_u64(&r);
         double v;
         memcpy(&v, &u, sizeof v);
@@ -105,7 +119,7 @@ START_TEST(same_as_jansson_on_floats_and_scores)
 {
     mr_rng r;
     mr_rng_seed(&r, 12);
-    for (int i = 0; i < 300000; i++) {
+    for (int i = 0; i < cases(300000); i++) {
         uint32_t u = (uint32_t)mr_rng_u64(&r);
         float f;
         memcpy(&f, &u, sizeof f);
@@ -125,7 +139,7 @@ START_TEST(same_as_jansson_next_to_ties_and_powers_of_ten)
 {
     mr_rng r;
     mr_rng_seed(&r, 13);
-    for (int i = 0; i < 150000; i++) {
+    for (int i = 0; i < cases(150000); i++) {
         /* a nine-digit value with a 5 after it, at every scale of the fast path */
         uint64_t digits = 100000000u + mr_rng_u64(&r) % 900000000u;
         int p = (int)(mr_rng_u64(&r) % 23);

@@ -456,7 +456,7 @@ static void on_accept(void *arg, int fd, const struct sockaddr *addr, socklen_t 
 {
     server *s = arg;
     if (MHD_add_connection(s->mhd, fd, addr, addrlen) != MHD_YES)
-        log_msg(LOG_DEBUG, "http: connection refused (a connection limit is reached)");
+        log_msg(LOG_DEBUG, "http: a new connection was refused (a connection limit, or out of memory)");
 }
 
 int http_start(server *s, mr_error *e)

@@ -61,8 +61,7 @@ void mr_router_features_of(const mr_model *m, const float *u, float *feat)
     }
 }
 
-void mr_router_weights(const mr_model *m, const float *feat, const float *w, const float *b,
-                       const float *beta, double *pi)
+void mr_router_logits(const mr_model *m, const float *feat, const float *w, const float *b, double *g)
 {
     const int K = m->K, F = mr_router_features(m);
     if (!w)
@@ -74,7 +73,6 @@ void mr_router_weights(const mr_model *m, const float *feat, const float *w, con
      * row whose float dot product overflows is redone in double, where a dot
      * product of finite floats is always finite (|x| < 1e77 * F). */
     float g32[MR_MAX_HEADS];
-    double g[MR_MAX_HEADS];
     cblas_sgemv(CblasRowMajor, CblasNoTrans, K, F, 1.0f, w, F, feat, 1, 0.0f, g32, 1);
     for (int k = 0; k < K; k++) {
         double s = g32[k];
@@ -84,9 +82,24 @@ void mr_router_weights(const mr_model *m, const float *feat, const float *w, con
             for (int j = 0; j < F; j++)
                 s += (double)row[j] * (double)feat[j];
         }
-        g[k] = s + b[k] + (beta ? beta[k] : 0.0);
+        g[k] = s + b[k];
     }
-    mr_softmax(g, m->mask, (size_t)K, pi);
+}
+
+void mr_router_weights_from_logits(const mr_model *m, const double *g, const float *beta, double *pi)
+{
+    double x[MR_MAX_HEADS];
+    for (int k = 0; k < m->K; k++)
+        x[k] = beta ? g[k] + beta[k] : g[k];
+    mr_softmax(x, m->mask, (size_t)m->K, pi);
+}
+
+void mr_router_weights(const mr_model *m, const float *feat, const float *w, const float *b,
+                       const float *beta, double *pi)
+{
+    double g[MR_MAX_HEADS];
+    mr_router_logits(m, feat, w, b, g);
+    mr_router_weights_from_logits(m, g, beta, pi);
 }
 
 double mr_reward(const mr_model *m, const double *pi, const float *heads_row)

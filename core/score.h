@@ -10,11 +10,20 @@
  * relu(W1 u + b1) for MLP, u itself for linear. */
 void mr_router_features_of(const mr_model *m, const float *u, float *feat);
 
-/* Mixture weights pi[K] from features, with an optional output layer override
- * (w,b may be NULL: use the model's) and an optional per-user logit offset
- * beta[K] (may be NULL). Masked heads get exactly 0. */
+/* Router logits g[K] = w feat + b, with an optional output layer override
+ * (w,b may be NULL: use the model's). The population router's logits
+ * (w = b = NULL) are all that a hedge user's update needs of a context. */
+void mr_router_logits(const mr_model *m, const float *feat, const float *w, const float *b, double *g);
+
+/* Mixture weights pi[K] from features: softmax(g + beta) with g from
+ * mr_router_logits and an optional per-user logit offset beta[K] (may be
+ * NULL). Masked heads get exactly 0. */
 void mr_router_weights(const mr_model *m, const float *feat, const float *w, const float *b,
                        const float *beta, double *pi);
+
+/* The same from logits already computed: softmax(g + beta). Given g from
+ * mr_router_logits, bit for bit what mr_router_weights gives. */
+void mr_router_weights_from_logits(const mr_model *m, const double *g, const float *beta, double *pi);
 
 /* heads[n*K] = per-head rewards of the n responses resp[n*d] (row-major). */
 void mr_head_rewards(const mr_model *m, const float *resp, int n, float *heads);

@@ -152,6 +152,11 @@ void mr_user_weights(const mr_user_state *st, const mr_model *m, const float *fe
         mr_router_weights(m, feat, st->w, st->b, NULL, pi);
 }
 
+void mr_user_weights_pop(const mr_user_state *st, const mr_model *m, const double *pop, double *pi)
+{
+    mr_router_weights_from_logits(m, pop, st->beta, pi);
+}
+
 void mr_user_prior(const mr_user_state *st, const mr_model *m, double *pi)
 {
     double x[MR_MAX_HEADS];
@@ -161,16 +166,16 @@ void mr_user_prior(const mr_user_state *st, const mr_model *m, double *pi)
     mr_softmax(x, m->mask, (size_t)st->K, pi);
 }
 
-/* Router logits g = W f + b (+ beta) in double; finite for finite inputs. */
-static void logits(const mr_model *m, const float *w, const float *b, const float *beta, const float *feat,
-                   int F, double *g)
+/* A router-mode user's logits g = W f + b in double (its gradient steps
+ * are small next to float rounding); finite for finite inputs. */
+static void logits(const mr_model *m, const float *w, const float *b, const float *feat, int F, double *g)
 {
     for (int k = 0; k < m->K; k++) {
         const float *row = w + (size_t)k * F;
         double s = b[k];
         for (int j = 0; j < F; j++)
             s += (double)row[j] * (double)feat[j];
-        g[k] = beta ? s + beta[k] : s;
+        g[k] = s;
     }
 }
 
@@ -181,13 +186,25 @@ static void log_softmax(const double *g, const unsigned char *mask, int K, doubl
     mr_log_softmax(g, mask, (size_t)K, lp);
 }
 
-static void user_log_pi(const mr_user_state *st, const mr_model *m, const float *feat, double *lp)
+/* log pi of the user at a context: from its router features, or (hedge)
+ * from the population router's logits there, pop (NULL: from feat). Hedge
+ * takes the population logits from mr_router_logits either way, so an
+ * update from kept logits is bit for bit the update from the features. */
+static void user_log_pi(const mr_user_state *st, const mr_model *m, const float *feat, const double *pop,
+                        double *lp)
 {
     double g[MR_MAX_HEADS];
-    if (st->mode == MR_ADAPT_HEDGE)
-        logits(m, m->r_w, m->r_b, st->beta, feat, st->F, g);
-    else
-        logits(m, st->w, st->b, NULL, feat, st->F, g);
+    if (st->mode == MR_ADAPT_HEDGE) {
+        double own[MR_MAX_HEADS];
+        if (!pop) {
+            mr_router_logits(m, feat, NULL, NULL, own);
+            pop = own;
+        }
+        for (int k = 0; k < st->K; k++)
+            g[k] = pop[k] + st->beta[k];
+    } else {
+        logits(m, st->w, st->b, feat, st->F, g);
+    }
     log_softmax(g, m->mask, st->K, lp);
 }
 
@@ -261,7 +278,7 @@ static void router_step(mr_user_state *st, const mr_model *m, const mr_adapt_par
     double lp[MR_MAX_HEADS], Lk[MR_MAX_HEADS], g[MR_MAX_HEADS], dg[MR_MAX_HEADS];
     for (int i = 0; i < n; i++) {
         size_t r = (size_t)((start + i) % B);
-        user_log_pi(st, m, st->ring_feat + r * F, lp);
+        user_log_pi(st, m, st->ring_feat + r * F, NULL, lp);
         for (int k = 0; k < K; k++)
             Lk[k] = st->ring_loss[r * K + k];
         mr_hedge_target(lp, Lk, K, ap->tau, omega + (size_t)i * K);
@@ -272,7 +289,7 @@ static void router_step(mr_user_state *st, const mr_model *m, const mr_adapt_par
         memset(db, 0, (size_t)K * sizeof(double));
         for (int i = 0; i < n; i++) {
             const float *f = st->ring_feat + (size_t)((start + i) % B) * F;
-            logits(m, st->w, st->b, NULL, f, F, g);
+            logits(m, st->w, st->b, f, F, g);
             mr_route_ce(g, omega + (size_t)i * K, mask, K, dg);
             for (int k = 0; k < K; k++) {
                 if (dg[k] == 0.0)
@@ -295,9 +312,13 @@ static void router_step(mr_user_state *st, const mr_model *m, const mr_adapt_par
     }
 }
 
-int mr_user_update(mr_user_state *st, const mr_model *m, const mr_adapt_params *ap, const float *feat,
-                   const float *hc, const float *hr, mr_before *before, mr_error *e)
+/* The update from features (feat) or, for a hedge state, from the
+ * population logits (pop, feat NULL). */
+static int update(mr_user_state *st, const mr_model *m, const mr_adapt_params *ap, const float *feat,
+                  const double *pop, const float *hc, const float *hr, mr_before *before, mr_error *e)
 {
+    if (!feat && st->mode != MR_ADAPT_HEDGE)
+        return mr_errorf(e, "user state: a router-mode update needs the router features");
     if (st->mode != ap->mode || st->K != m->K || st->F != mr_router_features(m) || !st->params)
         return mr_errorf(e, "user state: does not match the model or the adapt mode (reset it first)");
     if (check_params(ap, e))
@@ -318,7 +339,7 @@ int mr_user_update(mr_user_state *st, const mr_model *m, const mr_adapt_params *
         L[k] = -mr_logsigmoid(s[k]);
     }
     mr_before bf;
-    user_log_pi(st, m, feat, lp);
+    user_log_pi(st, m, feat, pop, lp);
     prequential(lp, s, m->mask, K, &bf);
 
     if (st->mode == MR_ADAPT_HEDGE) {
@@ -342,6 +363,18 @@ int mr_user_update(mr_user_state *st, const mr_model *m, const mr_adapt_params *
     if (before)
         *before = bf;
     return 0;
+}
+
+int mr_user_update(mr_user_state *st, const mr_model *m, const mr_adapt_params *ap, const float *feat,
+                   const float *hc, const float *hr, mr_before *before, mr_error *e)
+{
+    return update(st, m, ap, feat, NULL, hc, hr, before, e);
+}
+
+int mr_user_update_pop(mr_user_state *st, const mr_model *m, const mr_adapt_params *ap, const double *pop,
+                       const float *hc, const float *hr, mr_before *before, mr_error *e)
+{
+    return update(st, m, ap, NULL, pop, hc, hr, before, e);
 }
 
 /* ---- idempotency ---- */

@@ -84,6 +84,9 @@ bool mr_user_matches(const mr_user_state *st, const mr_model *m, const mr_adapt_
 
 /* The user's mixture weights pi[K] for router features feat[F]. */
 void mr_user_weights(const mr_user_state *st, const mr_model *m, const float *feat, double *pi);
+/* The same for a hedge state from the population router's logits pop[K] at
+ * the context (mr_router_logits): bit for bit the weights from feat. */
+void mr_user_weights_pop(const mr_user_state *st, const mr_model *m, const double *pop, double *pi);
 
 /* The user's prior weights without a context (hedge: softmax(beta) over
  * unmasked heads; router: softmax(b)), for GET /route/{user}. */
@@ -96,6 +99,12 @@ void mr_user_prior(const mr_user_state *st, const mr_model *m, double *pi);
 int mr_user_update(mr_user_state *st, const mr_model *m, const mr_adapt_params *ap,
                    const float *feat, const float *hc, const float *hr, mr_before *before,
                    mr_error *e);
+/* The same for a hedge state from the population router's logits pop[K] at
+ * the context (mr_router_logits), which is all hedge needs of it: bit for
+ * bit the update from the features. A router-mode state is an error. */
+int mr_user_update_pop(mr_user_state *st, const mr_model *m, const mr_adapt_params *ap,
+                       const double *pop, const float *hc, const float *hr, mr_before *before,
+                       mr_error *e);
 
 /* Idempotency keys. */
 uint64_t mr_idem_hash(const char *key, size_t len);   /* never 0 */

@@ -161,6 +161,72 @@ START_TEST(hedge_one_step)
 }
 END_TEST
 
+/* What an event keeps for a hedge user is the population router's logits
+ * at the context, not its features: the update and the weights from those
+ * must be the ones from the features, bit for bit (linear and MLP routers,
+ * a masked head, many steps). A router-mode state cannot take them. */
+START_TEST(hedge_from_population_logits_is_bit_identical)
+{
+    mr_rng rng;
+    mr_rng_seed(&rng, 77);
+    for (int variant = 0; variant < 3; variant++) {
+        mr_error e;
+        mr_router_kind kind = variant == 1 ? MR_ROUTER_MLP : MR_ROUTER_LINEAR;
+        mr_model *m = mr_model_new(5, 8, 300, kind, kind == MR_ROUTER_MLP ? 40 : 0, &e);
+        ck_assert_msg(m != NULL, "%s", e.msg);
+        const int K = m->K, F = mr_router_features(m);
+        for (int i = 0; i < K * F; i++)
+            m->r_w[i] = (float)(0.1 * mr_rng_normal(&rng));
+        for (int k = 0; k < K; k++)
+            m->r_b[k] = (float)mr_rng_normal(&rng);
+        mr_model_fingerprint(m);
+        if (variant == 2)
+            ck_assert_int_eq(mr_model_set_mask(m, "3", &e), 0);
+        mr_adapt_params ap = hedge_params(0.5, 0.01);
+        mr_user_state by_feat, by_pop;
+        ck_assert_int_eq(mr_user_init(&by_feat, m, &ap, &e), 0);
+        ck_assert_int_eq(mr_user_init(&by_pop, m, &ap, &e), 0);
+        float *feat = malloc(sizeof(float) * (size_t)F);
+        ck_assert_ptr_nonnull(feat);
+        for (int step = 0; step < 50; step++) {
+            float hc[5], hr[5];
+            for (int j = 0; j < F; j++)
+                feat[j] = (float)fabs(mr_rng_normal(&rng));
+            for (int k = 0; k < K; k++) {
+                hc[k] = (float)(2 * mr_rng_normal(&rng));
+                hr[k] = (float)(2 * mr_rng_normal(&rng));
+            }
+            double pop[5], pi_feat[5], pi_pop[5];
+            mr_router_logits(m, feat, NULL, NULL, pop);
+            mr_before b1, b2;
+            update_ok(&by_feat, m, &ap, feat, hc, hr, &b1);
+            ck_assert_int_eq(mr_user_update_pop(&by_pop, m, &ap, pop, hc, hr, &b2, &e), 0);
+            ck_assert(b1.p_chosen == b2.p_chosen && b1.logloss == b2.logloss && b1.correct == b2.correct);
+            ck_assert(memcmp(by_feat.beta, by_pop.beta, sizeof(float) * (size_t)K) == 0);
+            mr_user_weights(&by_feat, m, feat, pi_feat);
+            mr_user_weights_pop(&by_pop, m, pop, pi_pop);
+            ck_assert(memcmp(pi_feat, pi_pop, sizeof pi_feat) == 0);
+        }
+        ck_assert(by_feat.updates == 50 && by_pop.updates == 50);
+        free(feat);
+        mr_user_free(&by_feat);
+        mr_user_free(&by_pop);
+
+        /* a router-mode state needs the features */
+        mr_adapt_params rp = router_params(0.1, 1, 8, 1e-3);
+        mr_user_state rs;
+        ck_assert_int_eq(mr_user_init(&rs, m, &rp, &e), 0);
+        double pop[5] = {0};
+        const float h[5] = {1, 0, 0, 0, 0};
+        ck_assert_int_eq(mr_user_update_pop(&rs, m, &rp, pop, h, h, NULL, &e), -1);
+        ck_assert_ptr_nonnull(strstr(e.msg, "router features"));
+        ck_assert_uint_eq(rs.updates, 0);
+        mr_user_free(&rs);
+        mr_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(tie_is_not_correct)
 {
     /* K = 1: p = sigmoid(0) = 1/2 exactly, which is not > 1/2 */
@@ -1055,6 +1121,7 @@ int main(void)
     tcase_add_test(tc, hedge_one_step);
     tcase_add_test(tc, counters_saturate);
     tcase_add_test(tc, tie_is_not_correct);
+    tcase_add_test(tc, hedge_from_population_logits_is_bit_identical);
     tcase_add_test(tc, hedge_several_steps_and_prequential);
     tcase_add_test(tc, hedge_recentres);
     tcase_add_test(tc, hedge_fixed_share);

@@ -15,7 +15,8 @@
 
 /* One feedback reduced to what the update needs. */
 typedef struct {
-    float *feat;    /* [F] */
+    float *feat;    /* [F] router features of the context */
+    double *pop;    /* [K] or, from a hedge event, the population logits there (else NULL) */
     float *hc;      /* [K] head rewards of the chosen response */
     float *hr;      /* [K] of the rejected one */
 } resolved;
@@ -78,13 +79,29 @@ static int resolve_event(const api_ctx *ctx, const mr_feedback *f, int i, const 
             memcpy(user_buf, ev.user, strlen(ev.user) + 1);
             *user = user_buf;
         }
-        memcpy(out->feat, ev.feat, sizeof(float) * (size_t)ev.F);
+        if (ev.pop) {
+            memcpy(out->pop, ev.pop, sizeof(double) * (size_t)m->K);
+        } else {
+            memcpy(out->feat, ev.feat, sizeof(float) * (size_t)ev.F);
+            out->pop = NULL;
+        }
         memcpy(out->hc, ev.heads + (size_t)f->chosen_idx * m->K, sizeof(float) * (size_t)m->K);
         memcpy(out->hr, ev.heads + (size_t)f->rejected_idx * m->K, sizeof(float) * (size_t)m->K);
     }
     free(ev.heads);
     free(ev.feat);
+    free(ev.pop);
     return status;
+}
+
+/* The answer's weights: the user's at the last feedback's context. */
+static void weights_after(const mr_user_state *st, update_job *job)
+{
+    const resolved *last = &job->items[job->n - 1];
+    if (last->pop)
+        mr_user_weights_pop(st, job->m, last->pop, job->pi);
+    else
+        mr_user_weights(st, job->m, last->feat, job->pi);
 }
 
 static int apply_update(mr_user_state *st, void *arg, api_error *err)
@@ -97,14 +114,16 @@ static int apply_update(mr_user_state *st, void *arg, api_error *err)
             job->replayed = *hit;
             job->version = hit->version;
             job->updates = hit->updates;
-            mr_user_weights(st, job->m, job->items[job->n - 1].feat, job->pi);
+            weights_after(st, job);
             return 1;
         }
     }
     for (int i = 0; i < job->n; i++) {
         mr_error e = {{0}};
-        if (mr_user_update(st, job->m, job->ap, job->items[i].feat, job->items[i].hc, job->items[i].hr,
-                           &job->before[i], &e) != 0)
+        const resolved *r = &job->items[i];
+        int rc = r->pop ? mr_user_update_pop(st, job->m, job->ap, r->pop, r->hc, r->hr, &job->before[i], &e)
+                        : mr_user_update(st, job->m, job->ap, r->feat, r->hc, r->hr, &job->before[i], &e);
+        if (rc != 0)
             return api_fail(err, 500, "internal", "", "%s", e.msg);
     }
     st->version++;
@@ -117,7 +136,7 @@ static int apply_update(mr_user_state *st, void *arg, api_error *err)
     }
     job->version = st->version;
     job->updates = st->updates;
-    mr_user_weights(st, job->m, job->items[job->n - 1].feat, job->pi);
+    weights_after(st, job);
     return 0;
 }
 
@@ -168,11 +187,12 @@ int api_handle_route_update(const api_ctx *ctx, const api_request *req, api_resp
 
     int K = m->K, F = mr_router_features(m), n = body.n;
     float *buf = mr_malloc(sizeof(float) * (size_t)n * (size_t)(F + 2 * K));
+    double *pops = mr_malloc(sizeof(double) * (size_t)n * (size_t)K);
     resolved *items = mr_calloc((size_t)n, sizeof *items);
     mr_before *before = mr_calloc((size_t)n, sizeof *before);
     double *pi = mr_calloc((size_t)K, sizeof *pi);
     int status = 0;
-    if (!buf || !items || !before || !pi)
+    if (!buf || !pops || !items || !before || !pi)
         status = api_fail(&err, 500, "internal", "", "out of memory");
 
     const char *user = body.user;
@@ -184,6 +204,7 @@ int api_handle_route_update(const api_ctx *ctx, const api_request *req, api_resp
         r->hr = r->hc + K;
         const mr_feedback *f = &body.items[i];
         if (f->is_event) {
+            r->pop = pops + (size_t)i * (size_t)K;
             status = resolve_event(ctx, f, body.is_list ? i : -1, &user, r, user_buf, &err);
         } else {
             mr_router_features_of(m, f->context, r->feat);
@@ -216,6 +237,7 @@ int api_handle_route_update(const api_ctx *ctx, const api_request *req, api_resp
         api_respond_error(res, &err);
     }
     free(buf);
+    free(pops);
     free(items);
     free(before);
     free(pi);

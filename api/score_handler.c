@@ -38,7 +38,15 @@ static int keep_event(const api_ctx *ctx, const mr_score_req *q, const score_scr
                       size_t cap, api_error *err)
 {
     const mr_model *m = ctx->model;
-    api_event ev = {.n = q->n, .K = m->K, .F = mr_router_features(m), .heads = s->heads, .feat = s->feat};
+    api_event ev = {.n = q->n, .K = m->K, .heads = s->heads};
+    double pop[MR_MAX_HEADS];
+    if (ctx->state->adapt->mode == MR_ADAPT_HEDGE) {
+        mr_router_logits(m, s->feat, NULL, NULL, pop);   /* K numbers instead of F */
+        ev.pop = pop;
+    } else {
+        ev.F = mr_router_features(m);
+        ev.feat = s->feat;
+    }
     if (q->event)
         snprintf(ev.id, sizeof ev.id, "%s", q->event);
     else

@@ -21,13 +21,17 @@ typedef struct api_commit api_commit;
  * it was and commit nothing (an idempotent retry), -1 to fail with err. */
 typedef int (*api_user_fn)(mr_user_state *st, void *arg, api_error *err);
 
-/* What the server kept of one scoring, for feedback by event id. */
+/* What the server kept of one scoring, for feedback by event id. A hedge
+ * update needs only the population router's K logits at the context, where a
+ * router-mode one needs the router features (for a linear router, the whole
+ * context: 12 KB at dc = 3072): the event keeps one or the other. */
 typedef struct {
     char id[129];
     char user[129];       /* "" when scored without a user */
-    int n, K, F;
+    int n, K, F;          /* F = 0 when pop is kept instead of feat */
     float *heads;         /* [n * K] per-head rewards of the responses */
-    float *feat;          /* [F] router features of the context */
+    float *feat;          /* [F] router features of the context, or NULL */
+    double *pop;          /* [K] population router logits there (hedge), or NULL */
     char fingerprint[MR_FINGERPRINT_HEX + 1];
 } api_event;
 
@@ -58,7 +62,8 @@ typedef struct {
     /* Keep an event (copied) for event_ttl within event_memory. 0 or -1. */
     int (*event_put)(void *impl, const api_event *ev, api_error *err);
 
-    /* Copy of a kept event (caller frees heads/feat): 1 found, 0 unknown or expired. */
+    /* Copy of a kept event (caller frees heads, feat and pop): 1 found, 0
+     * unknown or expired, -1 out of memory. */
     int (*event_get)(void *impl, const char *id, api_event *out);
 
     /* A fresh event id (for /score answers without a caller's one). */

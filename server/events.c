@@ -5,14 +5,15 @@
 #include <string.h>
 #include <time.h>
 
-/* One allocation per event: the entry, then its heads and features
- * (ev.heads and ev.feat point into `data`). */
+/* One allocation per event: the entry, then its population logits (if
+ * kept), heads and features (ev.pop, ev.heads and ev.feat point into
+ * `data`; the doubles come first, so every part is aligned). */
 typedef struct {
     lru_node node;        /* key points at ev.id */
     api_event ev;
     size_t bytes;
     uint64_t expires_ms;
-    float data[];
+    double data[];
 } event_entry;
 
 static uint64_t mono_ms(void)
@@ -65,19 +66,26 @@ static void evict(events *ev, size_t incoming)
 
 int events_put(events *ev, const api_event *src, api_error *err)
 {
-    size_t nh = (size_t)src->n * (size_t)src->K, nf = (size_t)src->F;
-    event_entry *x = malloc(sizeof *x + (nh + nf) * sizeof(float));
+    size_t np = src->pop ? (size_t)src->K : 0, nh = (size_t)src->n * (size_t)src->K,
+           nf = src->feat ? (size_t)src->F : 0;
+    size_t bytes = sizeof(event_entry) + np * sizeof(double) + (nh + nf) * sizeof(float);
+    event_entry *x = malloc(bytes);
     if (!x)
         return api_fail(err, 500, "internal", "", "out of memory keeping the event");
     memset(&x->node, 0, sizeof x->node);
     x->ev = *src;
-    x->ev.heads = x->data;
-    x->ev.feat = x->data + nh;
+    x->ev.F = (int)nf;
+    x->ev.pop = np ? x->data : NULL;
+    x->ev.heads = (float *)(x->data + np);
+    x->ev.feat = nf ? x->ev.heads + nh : NULL;
+    if (np)
+        memcpy(x->ev.pop, src->pop, np * sizeof(double));
     memcpy(x->ev.heads, src->heads, nh * sizeof(float));
-    memcpy(x->ev.feat, src->feat, nf * sizeof(float));
+    if (nf)
+        memcpy(x->ev.feat, src->feat, nf * sizeof(float));
     x->node.key = x->ev.id;
     x->node.klen = strlen(x->ev.id);
-    x->bytes = sizeof *x + (nh + nf) * sizeof(float);
+    x->bytes = bytes;
     x->expires_ms = mono_ms() + ev->ttl_ms;
 
     pthread_mutex_lock(&ev->lock);
@@ -111,17 +119,24 @@ int events_get(events *ev, const char *id, api_event *out)
     event_entry *x = (event_entry *)lru_find(&ev->map, id, strlen(id));
     if (x && x->expires_ms > mono_ms()) {
         size_t nh = (size_t)x->ev.n * (size_t)x->ev.K, nf = (size_t)x->ev.F;
+        size_t np = x->ev.pop ? (size_t)x->ev.K : 0;
         *out = x->ev;
         out->heads = malloc(nh * sizeof(float));
-        out->feat = malloc((nf ? nf : 1) * sizeof(float));
-        if (out->heads && out->feat) {
+        out->feat = nf ? malloc(nf * sizeof(float)) : NULL;
+        out->pop = np ? malloc(np * sizeof(double)) : NULL;
+        if (out->heads && (out->feat || !nf) && (out->pop || !np)) {
             memcpy(out->heads, x->ev.heads, nh * sizeof(float));
-            memcpy(out->feat, x->ev.feat, nf * sizeof(float));
+            if (nf)
+                memcpy(out->feat, x->ev.feat, nf * sizeof(float));
+            if (np)
+                memcpy(out->pop, x->ev.pop, np * sizeof(double));
             found = 1;
         } else {
             free(out->heads);
             free(out->feat);
+            free(out->pop);
             out->heads = out->feat = NULL;
+            out->pop = NULL;
             found = -1;
         }
     }

@@ -98,6 +98,70 @@ class PersonalisationTest(Base):
         self.assertGreater(user_acc, pop_acc + 0.05, (user_acc, pop_acc))
 
 
+class EventTest(Base):
+    """What an event keeps: K population logits in hedge mode, the router
+    features in router mode; feedback by event equals feedback with the
+    embeddings (up to float rounding: BLAS takes the head rewards of a /score
+    with several responses by another kernel than those of one response)."""
+
+    DC = 2048   # a linear router's features are the whole context: 8 KB here
+
+    def linear_model(self):
+        path = os.path.join(self.tmp, "linear.safetensors")
+        subprocess.run([BINARY, "demo-model", "--heads", "4", "--d", str(D), "--dc", str(self.DC),
+                        "--router", "linear", "--out", path], check=True, capture_output=True)
+        return path
+
+    @staticmethod
+    def gauge(srv, name):
+        text = srv.request("GET", "/metrics")[2].decode()
+        return float(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
+
+    def bytes_per_event(self, srv, rng):
+        for _ in range(40):
+            status, _ = srv.json("POST", "/score", {"user": "u", "context": vec(rng, self.DC),
+                                                    "responses": [vec(rng), vec(rng)]})
+            self.assertEqual(status, 200)
+        kept = self.gauge(srv, "microrm_events_kept")
+        self.assertEqual(kept, 40)
+        return self.gauge(srv, "microrm_events_bytes") / kept
+
+    def test_hedge_events_keep_logits_not_the_context(self):
+        model = self.linear_model()
+        rng = random.Random(8)
+        hedge = self.bytes_per_event(self.start("--model", model, "--store", "memory"), rng)
+        router = self.bytes_per_event(self.start("--model", model, "--store", "memory", "--adapt", "router"), rng)
+        self.assertGreater(router, 4 * self.DC)          # the 2048 features, as floats
+        self.assertLess(hedge, 1024)                     # 4 logits, 2 x 4 head rewards, ids
+        self.assertGreater(router / hedge, 8)
+
+    def test_feedback_by_event_equals_feedback_with_embeddings(self):
+        model = self.linear_model()
+        for mode in ("hedge", "router"):
+            srv = self.start("--model", model, "--store", "memory", "--adapt", mode)
+            rng = random.Random(9)
+            for step in range(12):
+                ctx, a, b = vec(rng, self.DC), vec(rng), vec(rng)
+                status, ans = srv.json("POST", "/score", {"user": "by-event", "context": ctx, "responses": [a, b]})
+                self.assertEqual(status, 200)
+                chosen = step % 3 % 2
+                s1, by_event = self.update(srv, {"event": ans["event"], "chosen": chosen, "rejected": 1 - chosen})
+                s2, direct = self.update(srv, {"user": "direct", "context": ctx, "chosen": [a, b][chosen],
+                                               "rejected": [a, b][1 - chosen]})
+                self.assertEqual((s1, s2), (200, 200), (by_event, direct))
+                self.assertAlmostEqual(by_event["before"]["p_chosen"], direct["before"]["p_chosen"], delta=1e-6)
+                self.assertEqual(by_event["before"]["correct"], direct["before"]["correct"], mode)
+                for x, y in zip(by_event["weights"], direct["weights"]):
+                    self.assertAlmostEqual(x, y, delta=1e-6, msg=mode)
+            probe = {"context": vec(rng, self.DC), "responses": [vec(rng)]}
+            s1, one = srv.json("POST", "/score", dict(probe, user="by-event"))
+            s2, two = srv.json("POST", "/score", dict(probe, user="direct"))
+            self.assertEqual((s1, s2), (200, 200))
+            self.assertEqual((one["user"]["updates"], two["user"]["updates"]), (12, 12))
+            for x, y in zip(one["weights"] + one["rewards"], two["weights"] + two["rewards"]):
+                self.assertAlmostEqual(x, y, delta=1e-5, msg=mode)
+
+
 class ConcurrencyTest(Base):
     def test_64_clients_on_one_user_lose_nothing(self):
         srv = self.start()

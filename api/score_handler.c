@@ -33,15 +33,20 @@ static void scratch_free(score_scratch *s)
     free(s->heads);
 }
 
-/* Keep what feedback on this scoring will need; event_id receives its id. */
-static int keep_event(const api_ctx *ctx, const mr_score_req *q, const score_scratch *s, char *event_id,
-                      size_t cap, api_error *err)
+/* Keep what feedback on this scoring will need; event_id receives its id.
+ * pop holds the population router's logits when they are already known
+ * (else NULL: computed here if hedge needs them). */
+static int keep_event(const api_ctx *ctx, const mr_score_req *q, const score_scratch *s, double *pop,
+                      char *event_id, size_t cap, api_error *err)
 {
     const mr_model *m = ctx->model;
     api_event ev = {.n = q->n, .K = m->K, .heads = s->heads};
-    double pop[MR_MAX_HEADS];
-    if (ctx->state->adapt->mode == MR_ADAPT_HEDGE) {
-        mr_router_logits(m, s->feat, NULL, NULL, pop);   /* K numbers instead of F */
+    double own[MR_MAX_HEADS];
+    if (ctx->state->adapt->mode == MR_ADAPT_HEDGE) {   /* K numbers instead of F */
+        if (!pop) {
+            mr_router_logits(m, s->feat, NULL, NULL, own);
+            pop = own;
+        }
         ev.pop = pop;
     } else {
         ev.F = mr_router_features(m);
@@ -72,10 +77,13 @@ static int score_one(const api_ctx *ctx, const mr_score_req *q, score_scratch *s
         if (known < 0)
             return -1;
     }
-    if (!known)   /* the population router */
-        mr_router_weights(m, s->feat, NULL, NULL, NULL, s->pi);
+    double pop[MR_MAX_HEADS];
+    if (!known) {   /* the population router; its logits serve the event too */
+        mr_router_logits(m, s->feat, NULL, NULL, pop);
+        mr_router_weights_from_logits(m, pop, NULL, s->pi);
+    }
     mr_head_rewards(m, q->responses, q->n, s->heads);
-    if (ctx->state && keep_event(ctx, q, s, event_id, sizeof event_id, err) != 0)
+    if (ctx->state && keep_event(ctx, q, s, known ? NULL : pop, event_id, sizeof event_id, err) != 0)
         return -1;
 
     jw_object_begin(w);

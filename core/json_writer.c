@@ -57,7 +57,7 @@ static void separate(json_writer *w)
         w->has_items[w->depth - 1] = true;
 }
 
-static void open(json_writer *w, char c)
+static void container_begin(json_writer *w, char c)
 {
     separate(w);
     if (w->depth == JW_MAX_DEPTH) {
@@ -68,7 +68,7 @@ static void open(json_writer *w, char c)
     put(w, &c, 1);
 }
 
-static void close_(json_writer *w, char c)
+static void container_end(json_writer *w, char c)
 {
     if (w->depth == 0) {
         w->failed = true;
@@ -78,10 +78,10 @@ static void close_(json_writer *w, char c)
     put(w, &c, 1);
 }
 
-void jw_object_begin(json_writer *w) { open(w, '{'); }
-void jw_object_end(json_writer *w) { close_(w, '}'); }
-void jw_array_begin(json_writer *w) { open(w, '['); }
-void jw_array_end(json_writer *w) { close_(w, ']'); }
+void jw_object_begin(json_writer *w) { container_begin(w, '{'); }
+void jw_object_end(json_writer *w) { container_end(w, '}'); }
+void jw_array_begin(json_writer *w) { container_begin(w, '['); }
+void jw_array_end(json_writer *w) { container_end(w, ']'); }
 
 static void put_string(json_writer *w, const char *s)
 {

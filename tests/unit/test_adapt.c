@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "core/synth.h"
 #include "core/train.h"
+#include "tests/unit/run_suite.h"
 
 START_TEST(hedge_matches_formula)
 {
@@ -255,9 +256,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(suite());
 }

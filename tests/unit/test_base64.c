@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/base64.h"
+#include "tests/unit/run_suite.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -302,9 +303,5 @@ int main(void)
     tcase_add_test(tc, decode_run_ends_and_rejects);
     tcase_add_test(tc, decode_run_equals_strict);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

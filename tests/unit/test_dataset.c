@@ -12,6 +12,7 @@
 #include "core/dataset.h"
 #include "core/half.h"
 #include "core/safetensors.h"
+#include "tests/unit/run_suite.h"
 
 static char dir[256], path[300];
 
@@ -280,9 +281,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(suite());
 }

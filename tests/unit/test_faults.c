@@ -16,6 +16,7 @@
 #include "core/model.h"
 #include "core/score.h"
 #include "core/user_state.h"
+#include "tests/unit/run_suite.h"
 
 #define MAX_ROUNDS 100000
 
@@ -238,9 +239,5 @@ int main(void)
     tcase_add_test(tc, update_parser_survives_every_allocation_failure);
     tcase_add_test(tc, user_state_survives_every_allocation_failure);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

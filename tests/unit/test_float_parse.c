@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/float_parse.h"
+#include "tests/unit/run_suite.h"
 
 /* Position of a float on the number line counted in ulps (+-Inf next to +-FLT_MAX). */
 static int64_t ordered(float f)
@@ -466,9 +467,5 @@ int main(void)
     tcase_add_test(tc, long_arrays_match_number_by_number);
     tcase_add_test(tc, locale_independent);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

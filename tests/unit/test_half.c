@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/half.h"
+#include "tests/unit/run_suite.h"
 
 static float from_bits(uint32_t u)
 {
@@ -143,9 +144,5 @@ int main(void)
     tcase_add_test(tc, f16_round_trip_all);
     tcase_add_test(tc, bulk_unaligned);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -16,6 +16,7 @@
 #define UNDER_VALGRIND 0
 #endif
 #include "tests/fuzz/json_diff.h"
+#include "tests/unit/run_suite.h"
 
 static int accepts(const char *s, size_t len, jr_status *st)
 {
@@ -475,9 +476,5 @@ int main(void)
     tcase_add_test(tc, float_arrays);
     tcase_add_test(tc, differential_vs_jansson);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -11,6 +11,7 @@
 
 #include "core/json_writer.h"
 #include "core/rng.h"
+#include "tests/unit/run_suite.h"
 
 static char *dumps(json_t *j)
 {
@@ -252,9 +253,5 @@ int main(void)
     tcase_add_test(tc, a_document_larger_than_the_first_buffer);
     tcase_add_test(tc, failures_give_no_text);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/mathx.h"
+#include "tests/unit/run_suite.h"
 
 START_TEST(logsigmoid_values)
 {
@@ -126,9 +127,5 @@ int main(void)
     tcase_add_test(tc, softmax_all_masked);
     tcase_add_test(tc, softmax_huge_logits);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

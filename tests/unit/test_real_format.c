@@ -13,6 +13,7 @@
 
 #include "core/real_format.h"
 #include "core/rng.h"
+#include "tests/unit/run_suite.h"
 
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
@@ -178,9 +179,5 @@ int main(void)
     tcase_add_test(tc, same_as_jansson_on_floats_and_scores);
     tcase_add_test(tc, same_as_jansson_next_to_ties_and_powers_of_ten);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/routes.h"
+#include "tests/unit/run_suite.h"
 
 static const api_route *find(const char *method, const char *path, const char **arg, int *status,
                              char *allow)
@@ -107,9 +108,5 @@ int main(void)
     tcase_add_test(tc, head_is_served_by_get);
     tcase_add_test(tc, only_probes_and_metrics_are_public);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -14,6 +14,7 @@
 
 #include "core/half.h"
 #include "core/safetensors.h"
+#include "tests/unit/run_suite.h"
 
 static char dir[64];
 static char path[128];
@@ -392,9 +393,5 @@ int main(void)
     tcase_add_test(tc, write_failures);
     tcase_add_test(tc, open_mem);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -7,6 +7,7 @@
 
 #include "core/model.h"
 #include "core/score.h"
+#include "tests/unit/run_suite.h"
 
 /* head 0: w = [1, 2],  b =  0.5
  * head 1: w = [-1, .5], b = -0.5
@@ -208,9 +209,5 @@ int main(void)
     tcase_add_test(tc, extremes_stay_finite);
     tcase_add_test(tc, batch_matches_single);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "tests/unit/body_text.h"
 #include "core/half.h"
+#include "tests/unit/run_suite.h"
 
 static const mr_score_limits LIM = { .d = 8, .dc = 8, .max_responses = 3, .max_batch = 2, .max_pairs = 4 };
 
@@ -539,9 +540,5 @@ int main(void)
     tcase_add_test(tc, every_allocation_failure_is_clean);
 #endif
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

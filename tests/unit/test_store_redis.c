@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "server/store.h"
+#include "tests/unit/run_suite.h"
 
 extern char **environ;
 
@@ -335,9 +336,5 @@ int main(void)
     TCase *tu = tcase_create("urls");
     tcase_add_test(tu, urls);
     suite_add_tcase(s, tu);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

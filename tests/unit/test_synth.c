@@ -11,6 +11,7 @@
 
 #include "core/dataset.h"
 #include "core/synth.h"
+#include "tests/unit/run_suite.h"
 
 static char dir[256], tr[300], te[300];
 
@@ -239,9 +240,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(suite());
 }

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "core/synth.h"
 #include "core/train.h"
+#include "tests/unit/run_suite.h"
 
 static void fill_normal(mr_rng *r, float *x, size_t n, double scale)
 {
@@ -344,9 +345,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(suite());
 }

@@ -13,6 +13,7 @@
 #include "api/update_request.h"
 #include "core/alloc.h"
 #include "tests/unit/body_text.h"
+#include "tests/unit/run_suite.h"
 
 /* d != dc so that a context/response mix-up cannot pass. */
 static const mr_update_limits LIM = { .d = 8, .dc = 4, .max_feedback = 3 };
@@ -628,9 +629,5 @@ int main(void)
     tcase_add_test(tc, every_allocation_failure_is_clean);
 #endif
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -17,6 +17,7 @@
 #include "core/rng.h"
 #include "core/score.h"
 #include "core/user_state.h"
+#include "tests/unit/run_suite.h"
 
 #define TOL 1e-6
 
@@ -1140,9 +1141,5 @@ int main(void)
     tcase_add_test(tc, personalisation_hedge);
     tcase_add_test(tc, personalisation_router);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

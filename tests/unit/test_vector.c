@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/vector.h"
+#include "tests/unit/run_suite.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -177,9 +178,5 @@ int main(void)
     tcase_add_test(tc, half_values);
     tcase_add_test(tc, error_messages);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "server/work_pool.h"
+#include "tests/unit/run_suite.h"
 
 typedef struct {
     work_item item;          /* first: the pool hands this pointer back */
@@ -119,9 +120,5 @@ int main(void)
     tcase_add_test(tc, many_workers_run_every_item_once);
     tcase_add_test(tc, stop_is_safe_twice_and_before_start);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }
